@@ -1,0 +1,189 @@
+"""The catalog format, version ``obsgen/v1``: every key, its type, its default and its meaning.
+
+A complete catalog::
+
+    apiVersion: obsgen/v1
+    name: online-boutique
+    defaults:
+      sources: [kubernetes]          # kubernetes (cAdvisor + kube-state-metrics), exporter, or both
+      near_limit: {warning: 0.9, critical: 0.97}
+      leak: {window: 6h, horizon: 12h}
+      runbook_url: https://runbooks.example.com/memory#{alert_lower}
+    teams:
+      - {name: web, receiver: web-pager}
+    services:
+      - name: frontend
+        team: web
+        selector: {namespace: boutique, workload: frontend, container: server}
+        memory: {request: 64Mi, limit: 128Mi}
+        runtime: go
+        overrides:
+          near_limit: {warning: 0.85}
+    fleet:
+      team: web
+
+This module only describes the format. ``validation.py`` checks a document against it and maps
+it to the internal model, so the two can change independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+API_VERSION = "obsgen/v1"
+KNOWN_API_VERSIONS = (API_VERSION,)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a mapping: its kind (a name from ``validation.CHECKS``), default and meaning.
+
+    ``kind`` may also be a ``Struct`` (a nested mapping) or ``ListOf`` (a list of mappings).
+    ``choices`` applies to the ``enum`` and ``sources`` kinds.
+    """
+
+    kind: Any
+    doc: str
+    default: Any = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A mapping with a fixed set of keys."""
+
+    fields: dict[str, Field]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A list whose items are all ``item`` mappings."""
+
+    item: Struct
+    doc: str = ""
+    unique_key: str | None = None
+
+
+NEAR_LIMIT = Struct({
+    "warning": Field("fraction", "Warn when non-reclaimable memory (RSS) exceeds this share of the limit.", 0.90),
+    "critical": Field("fraction", "Page critically above this share of the limit.", 0.97),
+    "for": Field("duration", "How long the warning condition must hold before the alert fires.", "15m"),
+    "critical_for": Field("duration", "How long the critical condition must hold.", "5m"),
+    "keep_firing_for": Field("duration", "How long the alert keeps firing after the condition clears, so a "
+                             "container hovering at the threshold pages once, not at every crossing.", "1h"),
+}, "Alerts on memory close to the container's limit.")
+
+LEAK = Struct({
+    "enabled": Field("bool", "Generate the leak alert.", True),
+    "window": Field("duration", "Window over which the slow growth trend of the memory floor is fitted.", "6h"),
+    "horizon": Field("duration", "Alert when the slow trend reaches the limit within this time.", "12h"),
+    "fast_window": Field("duration", "Window of the fast trend, which catches leaks that fill the limit in "
+                         "a few hours.", "1h"),
+    "fast_horizon": Field("duration", "Alert when the fast trend reaches the limit within this time.", "2h"),
+    "floor_window": Field("duration", "The memory floor is the minimum over this window; it hides "
+                          "garbage-collection sawtooth and short spikes.", "30m"),
+    "min_growth": Field("fraction", "Ignore growth smaller than this share of the limit over the window.", 0.1),
+    "for": Field("duration", "How long the trend must hold before the alert fires.", "30m"),
+    "keep_firing_for": Field("duration", "How long the alert keeps firing after the trend flattens.", "30m"),
+    "unlimited_node_share": Field("fraction", "For containers without a limit, the share of the node's "
+                                  "memory that counts as the limit.", 0.5),
+    "severity": Field("enum", "Severity of the leak alert.", "warning", choices=("critical", "warning", "info")),
+}, "Alerts on memory that grows steadily towards the limit.")
+
+OOM = Struct({
+    "window": Field("duration", "The OOM alert fires for this long after each kill, then resolves on its "
+                    "own.", "10m"),
+    "severity": Field("enum", "Severity of the OOM-kill alert.", "critical", choices=("critical", "warning", "info")),
+}, "Alerts on OOM kills.")
+
+OVER_REQUEST = Struct({
+    "enabled": Field("bool", "Generate the above-request alert.", True),
+    "ratio": Field("number", "Alert when the working set exceeds the request times this ratio.", 1.0),
+    "for": Field("duration", "How long the working set must stay above the request.", "2h"),
+    "severity": Field("enum", "Severity of the above-request alert.", "info", choices=("warning", "info")),
+}, "Alerts on a working set above the memory request: such pods are evicted first under node pressure.")
+
+THROTTLING = Struct({
+    "enabled": Field("bool", "Generate the throttling alert (exporter source only).", True),
+    "high_events_per_second": Field("number", "Alert when memory.high reclaim events exceed this rate "
+                                    "(events per second).", 1.0),
+    "stall_ratio": Field("fraction", "Or when tasks stall on memory for this share of the time (PSI some).",
+                         0.1),
+    "for": Field("duration", "How long throttling must last before the alert fires.", "10m"),
+    "severity": Field("enum", "Severity of the throttling alert.", "warning", choices=("warning", "info")),
+}, "Alerts on a cgroup held at memory.high.")
+
+SETTINGS = Struct({
+    "sources": Field("sources", "Metric sources to read: kubernetes (cAdvisor and kube-state-metrics), "
+                     "exporter (the obsgen cgroup exporter), or both.", ["kubernetes"],
+                     choices=("kubernetes", "exporter")),
+    "datasource": Field("str", "Grafana datasource uid the dashboards default to.", "prometheus"),
+    "evaluation_interval": Field("duration", "Evaluation interval of the generated rule groups.", "1m"),
+    "labels": Field("labels", "Extra labels added to every alert.", {}),
+    "runbook_url": Field("url_pattern", "Runbook URL pattern; {alert}, {alert_lower}, {service} and {team} "
+                         "are filled in.", "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md"
+                         "#{alert_lower}"),
+    "near_limit": Field(NEAR_LIMIT, NEAR_LIMIT.doc),
+    "leak": Field(LEAK, LEAK.doc),
+    "oom": Field(OOM, OOM.doc),
+    "over_request": Field(OVER_REQUEST, OVER_REQUEST.doc),
+    "throttling": Field(THROTTLING, THROTTLING.doc),
+}, "Settings of the whole fleet; a service's overrides replace single keys.")
+
+SELECTOR = Struct({
+    "namespace": Field("regex", "Namespace of the service's pods (a regular expression, anchored)."),
+    "workload": Field("name", "Deployment, StatefulSet or DaemonSet name; matches the pods it creates."),
+    "pod": Field("regex", "Pod name pattern (a regular expression, anchored); instead of workload."),
+    "container": Field("regex", "Container name (a regular expression, anchored); all containers if unset."),
+}, "Which containers belong to the service.")
+
+MEMORY = Struct({
+    "request": Field("size", "Declared memory request, such as 64Mi; shown on dashboards."),
+    "limit": Field("size", "Declared memory limit; used when the metrics carry no limit."),
+}, "Declared memory request and limit.")
+
+SERVICE = Struct({
+    "name": Field("name", "Service name; becomes file names and the obsgen_service label.", required=True),
+    "team": Field("name", "Team that owns the service; must be listed under teams.", required=True),
+    "description": Field("str", "One line shown on the service dashboard.", ""),
+    "selector": Field(SELECTOR, SELECTOR.doc),
+    "memory": Field(MEMORY, MEMORY.doc),
+    "runtime": Field("enum", "Language runtime, which adds runtime panels.", None,
+                     choices=("jvm", "go", "python", "node")),
+    "overrides": Field(SETTINGS, "Per-service replacements for any key of defaults."),
+})
+
+TEAM = Struct({
+    "name": Field("name", "Team name; becomes the team label on every alert.", required=True),
+    "receiver": Field("name", "Alertmanager receiver that pages this team.", required=True),
+})
+
+FLEET = Struct({
+    "enabled": Field("bool", "Give every container that no service claims the default alerts.", True),
+    "team": Field("name", "Team that receives the fleet-wide alerts; unset means the label team=\"unowned\"."),
+    "selector": Field(SELECTOR, "Restrict the fleet entry, for example to some namespaces."),
+    "overrides": Field(SETTINGS, "Replacements for any key of defaults, for unclaimed containers only."),
+}, "The fleet-wide entry.")
+
+SCRAPE_SELECTORS = Struct({
+    "cadvisor": Field("matchers", "Label matchers of the kubelet's cAdvisor series.",
+                      'job="kubelet", metrics_path="/metrics/cadvisor"'),
+    "kube_state_metrics": Field("matchers", "Label matchers of kube-state-metrics series.",
+                                'job="kube-state-metrics"'),
+    "exporter": Field("matchers", "Label matchers of the obsgen exporter's series.", 'job="obsgen-exporter"'),
+    "node_exporter": Field("matchers", "Label matchers of node-exporter series.", 'job="node-exporter"'),
+}, "How to find each source's series in Prometheus.")
+
+CATALOG = Struct({
+    "apiVersion": Field("str", f"Catalog format version; must be {API_VERSION}.", required=True),
+    "name": Field("name", "Catalog name, shown in dashboards; defaults to the file name."),
+    "cluster_label": Field("label_name", "Label that tells clusters apart in a shared Prometheus.", "cluster"),
+    "scrape_selectors": Field(SCRAPE_SELECTORS, SCRAPE_SELECTORS.doc),
+    "defaults": Field(SETTINGS, SETTINGS.doc),
+    "teams": Field(ListOf(TEAM, unique_key="name"), "Teams and their receivers.", required=True),
+    "services": Field(ListOf(SERVICE, unique_key="name"), "Services to watch.", []),
+    "fleet": Field(FLEET, FLEET.doc),
+})

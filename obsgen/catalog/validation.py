@@ -1,0 +1,448 @@
+"""Check a parsed catalog against the v1 spec and map it to the internal model.
+
+Every check is a small function that returns a normalised value or records a ``Problem``; the
+walk goes on after a problem so that one run reports everything wrong with a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from typing import Any, Callable
+
+from obsgen.catalog import model, spec
+from obsgen.catalog.loader import Document, Path, format_path
+from obsgen.errors import CatalogError, Problem
+
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1)
+SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
+SIZE_UNITS = {None: 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+              "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\\n]|\\.)*)"\s*(?:,|$)')
+# RE2, which Prometheus uses, has no backreferences and no lookaround.
+RE2_UNSUPPORTED_RE = re.compile(r"\\[1-9]|\(\?[=!<]|\(\?P=")
+URL_PLACEHOLDERS = ("alert", "alert_lower", "service", "team")
+#: Labels that obsgen sets itself on every alert; the catalog may not override them.
+RESERVED_LABELS = ("severity", "team", "obsgen_service", "obsgen_source", "alertname")
+MAX_STRING = 1024
+
+
+class Checker:
+    """Walk one document, collecting problems and building normalised values."""
+
+    def __init__(self, document: Document):
+        self.document = document
+        self.problems: list[Problem] = []
+
+    def problem(self, path: Path, message: str, got: Any = None, fix: str | None = None) -> None:
+        line, column = self.document.position(path)
+        shown = None if got is None else _show(got)
+        self.problems.append(Problem(self.document.file, line, column, format_path(path), message, shown, fix))
+
+    # -- generic walk -------------------------------------------------------------------
+
+    def struct(self, value: Any, struct: spec.Struct, path: Path) -> dict[str, Any] | None:
+        """Check a mapping; return the normalised values of the keys present (no defaults)."""
+        if not isinstance(value, dict):
+            self.problem(path, f"expected a mapping with keys {', '.join(struct.fields)}", value)
+            return None
+        result: dict[str, Any] = {}
+        for key, item in value.items():
+            if key not in struct.fields:
+                guess = difflib.get_close_matches(key, list(struct.fields), n=1)
+                fix = f"did you mean {guess[0]!r}?" if guess else f"allowed keys: {', '.join(struct.fields)}"
+                self.problem(path + (key,), "unknown key", key, fix)
+                continue
+            checked = self.field(item, struct.fields[key], path + (key,))
+            if checked is not None:
+                result[key] = checked
+        for key, definition in struct.fields.items():
+            if definition.required and key not in value:
+                self.problem(path, f"missing required key {key!r}", fix=f"add {key}: ({definition.doc})")
+        return result
+
+    def field(self, value: Any, definition: spec.Field, path: Path) -> Any:
+        kind = definition.kind
+        if isinstance(kind, spec.Struct):
+            return self.struct(value, kind, path)
+        if isinstance(kind, spec.ListOf):
+            return self.list_of(value, kind, path)
+        if value is None:
+            self.problem(path, "empty value", fix=f"set it ({definition.doc}) or remove the key")
+            return None
+        return CHECKS[kind](self, value, definition, path)
+
+    def list_of(self, value: Any, kind: spec.ListOf, path: Path) -> list[dict[str, Any]] | None:
+        if not isinstance(value, list):
+            self.problem(path, "expected a list", value)
+            return None
+        items = []
+        seen: dict[Any, int] = {}
+        for index, item in enumerate(value):
+            checked = self.struct(item, kind.item, path + (index,))
+            if checked is None:
+                continue
+            key = checked.get(kind.unique_key) if kind.unique_key else None
+            if key is not None and key in seen:
+                self.problem(path + (index, kind.unique_key), f"duplicate {kind.unique_key}", key,
+                             f"already used by {format_path(path + (seen[key],))}")
+                continue
+            if key is not None:
+                seen[key] = index
+            items.append(checked)
+        return items
+
+
+# -- leaf checks: each returns the normalised value, or None after recording a problem ------
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_str(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if not isinstance(value, str):
+        checker.problem(path, "expected a string", value)
+        return None
+    if len(value) > MAX_STRING or any(ord(ch) < 32 for ch in value):
+        checker.problem(path, f"strings must be one line of at most {MAX_STRING} characters", value)
+        return None
+    return value
+
+
+def check_name(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        checker.problem(path, "invalid name", value, "use 1 to 63 lowercase letters, digits and '-', "
+                        "starting and ending with a letter or digit (a DNS label, such as 'cart-service')")
+        return None
+    return value
+
+
+def check_label_name(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if not isinstance(value, str) or not LABEL_NAME_RE.match(value) or value.startswith("__"):
+        checker.problem(path, "invalid Prometheus label name", value,
+                        "use letters, digits and '_', not starting with a digit or '__'")
+        return None
+    return value
+
+
+def check_regex(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if check_str(checker, value, definition, path) is None:
+        return None
+    if RE2_UNSUPPORTED_RE.search(value):
+        checker.problem(path, "Prometheus regular expressions (RE2) have no backreferences or lookaround",
+                        value, "rewrite the pattern without them")
+        return None
+    try:
+        re.compile(value)
+    except re.error as error:
+        checker.problem(path, f"invalid regular expression: {error}", value, "fix the pattern")
+        return None
+    return value
+
+
+def parse_duration(text: str) -> int | None:
+    """Return the seconds in a Prometheus duration such as ``1h30m``, or None if it is not one."""
+    match = DURATION_RE.match(text)
+    if not match or not text:
+        return None
+    return sum(int(part) * unit for part, unit in zip(match.groups(), DURATION_UNITS) if part)
+
+
+def check_duration(checker: Checker, value: Any, definition: spec.Field, path: Path) -> int | None:
+    seconds = parse_duration(value) if isinstance(value, str) else None
+    if not seconds:
+        checker.problem(path, "invalid duration", value,
+                        "write a positive Prometheus duration such as 90s, 15m, 6h or 7d")
+        return None
+    return seconds
+
+
+def parse_size(value: Any) -> int | None:
+    """Return the bytes in a size such as ``64Mi``, ``1G`` or a plain integer, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    match = SIZE_RE.match(value.strip())
+    if not match:
+        return None
+    size = int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
+    return size if size > 0 else None
+
+
+def check_size(checker: Checker, value: Any, definition: spec.Field, path: Path) -> int | None:
+    size = parse_size(value)
+    if size is None or size >= 2**62:
+        checker.problem(path, "invalid memory size", value,
+                        "write a positive size such as 512Mi, 2Gi or a number of bytes")
+        return None
+    return size
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def check_fraction(checker: Checker, value: Any, definition: spec.Field, path: Path) -> float | None:
+    number = _number(value)
+    if number is None or not 0 < number <= 1:
+        checker.problem(path, "expected a fraction above 0 and at most 1", value, "for 90 percent write 0.9")
+        return None
+    return number
+
+
+def check_number(checker: Checker, value: Any, definition: spec.Field, path: Path) -> float | None:
+    number = _number(value)
+    if number is None or number <= 0:
+        checker.problem(path, "expected a positive number", value)
+        return None
+    return number
+
+
+def check_bool(checker: Checker, value: Any, definition: spec.Field, path: Path) -> bool | None:
+    if not isinstance(value, bool):
+        checker.problem(path, "expected true or false", value)
+        return None
+    return value
+
+
+def check_enum(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if value not in definition.choices:
+        checker.problem(path, "unknown value", value, f"use one of: {', '.join(definition.choices)}")
+        return None
+    return value
+
+
+def check_sources(checker: Checker, value: Any, definition: spec.Field, path: Path) -> tuple[str, ...] | None:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or any(item not in definition.choices for item in items):
+        checker.problem(path, "unknown metric source", value, f"use one or more of: {', '.join(definition.choices)}")
+        return None
+    return tuple(source for source in model.SOURCES if source in items)
+
+
+def check_labels(checker: Checker, value: Any, definition: spec.Field, path: Path) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        checker.problem(path, "expected a mapping of label names to values", value)
+        return None
+    result = {}
+    for name, text in value.items():
+        if check_label_name(checker, name, definition, path + (name,)) is None:
+            continue
+        if name in RESERVED_LABELS:
+            checker.problem(path + (name,), "obsgen sets this label itself", name, "use another label name")
+            continue
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = str(text)
+        if check_str(checker, text, definition, path + (name,)) is not None:
+            result[name] = text
+    return result
+
+
+def check_url_pattern(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if check_str(checker, value, definition, path) is None:
+        return None
+    if not re.match(r"^https?://[^\s\"'{}]+", value):
+        checker.problem(path, "expected an http or https URL", value)
+        return None
+    for placeholder in re.findall(r"\{([^{}]*)\}", value):
+        if placeholder not in URL_PLACEHOLDERS:
+            checker.problem(path, f"unknown placeholder {{{placeholder}}}", value,
+                            f"use {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}")
+            return None
+    return value
+
+
+def check_matchers(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if check_str(checker, value, definition, path) is None:
+        return None
+    position = 0
+    while position < len(value):
+        match = MATCHER_RE.match(value, position)
+        if not match:
+            checker.problem(path, "invalid label matchers", value,
+                            'write matchers as in PromQL, such as job="kubelet", metrics_path="/metrics/cadvisor"')
+            return None
+        position = match.end()
+    return value.strip()
+
+
+CHECKS: dict[str, Callable[[Checker, Any, spec.Field, Path], Any]] = {
+    "str": check_str, "name": check_name, "label_name": check_label_name, "regex": check_regex,
+    "duration": check_duration, "size": check_size, "fraction": check_fraction, "number": check_number,
+    "bool": check_bool, "enum": check_enum, "sources": check_sources, "labels": check_labels,
+    "url_pattern": check_url_pattern, "matchers": check_matchers,
+}
+
+
+# -- from checked values to the model ---------------------------------------------------------
+
+def _defaults(struct: spec.Struct) -> dict[str, Any]:
+    """Return the spec's defaults of ``struct``, normalised by the same checks as user values."""
+    checker = Checker(Document("<defaults>", None))
+    result: dict[str, Any] = {}
+    for key, definition in struct.fields.items():
+        if isinstance(definition.kind, spec.Struct):
+            result[key] = _defaults(definition.kind)
+        elif definition.default is not None:
+            result[key] = checker.field(definition.default, definition, (key,))
+    assert not checker.problems, checker.problems
+    return result
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    """Overlay ``override`` on ``base`` key by key, recursing into nested mappings."""
+    result = dict(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict) and key != "labels":
+            result[key] = _merge(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _settings(values: dict[str, Any]) -> model.Settings:
+    near, leak, oom = values["near_limit"], values["leak"], values["oom"]
+    over, throttling = values["over_request"], values["throttling"]
+    return model.Settings(
+        sources=tuple(values["sources"]),
+        datasource=values["datasource"],
+        evaluation_interval_s=values["evaluation_interval"],
+        labels=tuple(sorted(values["labels"].items())),
+        runbook_url=values["runbook_url"],
+        near_limit=model.NearLimit(near["warning"], near["critical"], near["for"], near["critical_for"],
+                                   near["keep_firing_for"]),
+        leak=model.Leak(leak["enabled"], leak["window"], leak["horizon"], leak["fast_window"],
+                        leak["fast_horizon"], leak["floor_window"], leak["min_growth"], leak["for"],
+                        leak["keep_firing_for"], leak["unlimited_node_share"], leak["severity"]),
+        oom=model.Oom(oom["window"], oom["severity"]),
+        over_request=model.OverRequest(over["enabled"], over["ratio"], over["for"], over["severity"]),
+        throttling=model.Throttling(throttling["enabled"], throttling["high_events_per_second"],
+                                    throttling["stall_ratio"], throttling["for"], throttling["severity"]),
+    )
+
+
+def _check_settings(checker: Checker, values: dict[str, Any], path: Path) -> None:
+    """Cross-key checks of one resolved settings block."""
+    near, leak = values["near_limit"], values["leak"]
+    if near["warning"] >= near["critical"]:
+        checker.problem(path + ("near_limit", "warning"), "the warning threshold must be below the critical one",
+                        near["warning"], f"set it below {near['critical']}")
+    if not leak["floor_window"] < leak["fast_window"] < leak["window"]:
+        checker.problem(path + ("leak",), "leak windows must grow: floor_window < fast_window < window",
+                        fix="shorten floor_window or lengthen window")
+    if leak["fast_horizon"] > leak["horizon"]:
+        checker.problem(path + ("leak", "fast_horizon"), "fast_horizon must not exceed horizon")
+
+
+def workload_pattern(workload: str) -> str:
+    """Return the pod-name regex of the pods a Deployment, StatefulSet or DaemonSet creates.
+
+    Deployments name pods ``<name>-<pod-template-hash>-<suffix>``, DaemonSets ``<name>-<suffix>``
+    and StatefulSets ``<name>-<ordinal>``. Kubernetes draws hashes and suffixes from an alphabet
+    without vowels, so ``cart`` does not match the pods of a workload called ``cart-redis``.
+    """
+    alphabet = "[bcdfghjklmnpqrstvwxz2456789]"
+    return f"{re.escape(workload)}-(({alphabet}{{6,10}}-)?{alphabet}{{5}}|[0-9]+)"
+
+
+def _selector(checker: Checker, values: dict[str, Any] | None, path: Path, required: bool) -> model.Selector:
+    values = values or {}
+    if values.get("workload") and values.get("pod"):
+        checker.problem(path + ("pod",), "set either workload or pod, not both", values["pod"])
+    if required and not any(values.get(key) for key in ("namespace", "workload", "pod")):
+        checker.problem(path, "a service needs at least one of namespace, workload or pod",
+                        fix="add selector: {namespace: ..., workload: ...}")
+    pod = values.get("pod")
+    if values.get("workload"):
+        pod = workload_pattern(values["workload"])
+    return model.Selector(namespace=values.get("namespace"), pod=pod, container=values.get("container"))
+
+
+def to_model(document: Document) -> model.Catalog:
+    """Validate ``document`` and return the catalog model; raise CatalogError with every problem."""
+    checker = Checker(document)
+    data = document.data
+    if isinstance(data, dict) and "apiVersion" in data and data["apiVersion"] not in spec.KNOWN_API_VERSIONS:
+        checker.problem(("apiVersion",), "unknown catalog version", data["apiVersion"],
+                        f"this obsgen reads {', '.join(spec.KNOWN_API_VERSIONS)}")
+        raise CatalogError(checker.problems)
+    values = checker.struct(data, spec.CATALOG, ())
+    if values is None:
+        raise CatalogError(checker.problems)
+
+    # Resolve the fleet defaults, then each service's overrides on top of them.
+    settings_defaults = _defaults(spec.SETTINGS)
+    defaults = _merge(settings_defaults, values.get("defaults"))
+    _check_settings(checker, defaults, ("defaults",))
+    teams = tuple(model.Team(t["name"], t["receiver"]) for t in values.get("teams", []) if "name" in t)
+    team_names = {team.name for team in teams}
+    if "teams" in values and not teams:
+        checker.problem(("teams",), "at least one team is required", fix="add teams: [{name: ..., receiver: ...}]")
+
+    services = []
+    for index, raw in enumerate(values.get("services", [])):
+        path: Path = ("services", _source_index(data, "services", raw.get("name"), index))
+        if raw.get("name") == model.FLEET_SERVICE:
+            checker.problem(path + ("name",), "the name is reserved for the fleet-wide entry", raw["name"],
+                            "choose another service name")
+        if raw.get("team") and raw["team"] not in team_names:
+            guess = difflib.get_close_matches(raw["team"], sorted(team_names), n=1)
+            checker.problem(path + ("team",), "unknown team", raw["team"],
+                            f"did you mean {guess[0]!r}?" if guess else "add the team under teams")
+        merged = _merge(defaults, raw.get("overrides"))
+        _check_settings(checker, merged, path + ("overrides",))
+        memory = raw.get("memory") or {}
+        if memory.get("request") and memory.get("limit") and memory["request"] > memory["limit"]:
+            checker.problem(path + ("memory", "request"), "the request exceeds the limit", memory["request"])
+        selector = _selector(checker, raw.get("selector"), path + ("selector",), required=True)
+        if "name" in raw and "team" in raw:
+            services.append(model.Service(
+                name=raw["name"], team=raw["team"], selector=selector, settings=_settings(merged),
+                memory_request=memory.get("request"), memory_limit=memory.get("limit"),
+                runtime=raw.get("runtime"), description=raw.get("description", ""),
+            ))
+
+    fleet_values = _merge(_defaults(spec.FLEET), values.get("fleet"))
+    fleet_team = fleet_values.get("team")
+    if fleet_team and fleet_team not in team_names:
+        checker.problem(("fleet", "team"), "unknown team", fleet_team, "add the team under teams")
+    fleet_settings = _merge(defaults, fleet_values.get("overrides"))
+    _check_settings(checker, fleet_settings, ("fleet", "overrides"))
+    fleet = model.Fleet(enabled=fleet_values["enabled"], team=fleet_team or "unowned",
+                        selector=_selector(checker, fleet_values.get("selector"), ("fleet", "selector"), False),
+                        settings=_settings(fleet_settings))
+
+    if checker.problems:
+        raise CatalogError(checker.problems)
+    selectors = _merge(_defaults(spec.SCRAPE_SELECTORS), values.get("scrape_selectors"))
+    name = values.get("name") or _name_from_file(document.file)
+    return model.Catalog(
+        file=document.file, name=name, cluster_label=values.get("cluster_label", "cluster"),
+        selectors=model.SourceSelectors(**selectors), defaults=_settings(defaults), teams=teams,
+        services=tuple(sorted(services, key=lambda service: service.name)), fleet=fleet,
+    )
+
+
+def _source_index(data: dict[str, Any], key: str, name: Any, fallback: int) -> int:
+    """Return the index in the original list of the item called ``name`` (duplicates were dropped)."""
+    for index, item in enumerate(data.get(key) or []):
+        if isinstance(item, dict) and item.get("name") == name:
+            return index
+    return fallback
+
+
+def _name_from_file(file: str) -> str:
+    stem = os.path.splitext(os.path.basename(file))[0].lower()
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", stem).strip("-")[:63] or "catalog"
+    return cleaned

@@ -1,0 +1,18 @@
+"""``obsgen validate``: check a catalog and write nothing."""
+
+from __future__ import annotations
+
+import click
+
+from obsgen.cli.common import load_catalog
+
+
+@click.command("validate")
+@click.argument("catalog", type=click.Path(dir_okay=False))
+def validate_command(catalog: str) -> None:
+    """Check CATALOG and report every problem in it; write nothing.
+
+    Exits 0 when the catalog is valid and 2 when it is not.
+    """
+    model = load_catalog(catalog)
+    click.echo(f"{catalog}: valid ({len(model.services)} services, {len(model.teams)} teams)")

@@ -1,0 +1,72 @@
+"""Names that the rules, dashboards and tests share: the recording-rule contract.
+
+Every alert and every panel reads only these recorded series, so they do not depend on which
+metric source filled them. Names follow ``level:metric:operations``; the metric part carries the
+``obsgen_`` prefix because obsgen defines what each series means. Container-level series carry the
+labels in ``CONTAINER_LABELS`` plus ``obsgen_source`` (the source that produced them).
+"""
+
+from __future__ import annotations
+
+from obsgen import promql
+
+SOURCE_LABEL = "obsgen_source"
+SERVICE_LABEL = "obsgen_service"
+TEAM_LABEL = "team"
+
+_LEVEL = "namespace_pod_container"
+
+# Gauges per container (bytes), one series per container whatever its restarts.
+WORKING_SET = f"{_LEVEL}:obsgen_memory_working_set_bytes"
+RSS = f"{_LEVEL}:obsgen_memory_rss_bytes"
+CACHE = f"{_LEVEL}:obsgen_memory_cache_bytes"
+USAGE = f"{_LEVEL}:obsgen_memory_usage_bytes"
+#: The memory limit; absent for containers without one (never 0 or +Inf).
+LIMIT = f"{_LEVEL}:obsgen_memory_limit_bytes"
+REQUEST = f"{_LEVEL}:obsgen_memory_request_bytes"
+#: Memory of the node the container runs on, for containers without a limit.
+NODE_MEMORY = f"{_LEVEL}:obsgen_node_memory_bytes"
+#: Container restarts counter (kubernetes source).
+RESTARTS = f"{_LEVEL}:obsgen_container_restarts_total"
+#: Non-reclaimable memory (RSS) as a share of the limit.
+RSS_LIMIT_RATIO = f"{_LEVEL}:obsgen_memory_rss_bytes:ratio_limit"
+WORKING_SET_LIMIT_RATIO = f"{_LEVEL}:obsgen_memory_working_set_bytes:ratio_limit"
+# Exporter-only signals.
+HIGH_EVENTS_RATE = f"{_LEVEL}:obsgen_memory_high_events:rate5m"
+PRESSURE_RATE = f"{_LEVEL}:obsgen_memory_pressure_seconds:rate5m"
+SWAP = f"{_LEVEL}:obsgen_memory_swap_bytes"
+PEAK = f"{_LEVEL}:obsgen_memory_peak_bytes"
+MEMORY_HIGH = f"{_LEVEL}:obsgen_memory_high_bytes"
+#: Membership: one series per container with the obsgen_service and team labels.
+SERVICE_INFO = f"{_LEVEL}:obsgen_service:info"
+
+
+def oom_kills(window_s: int) -> str:
+    """Name of the series counting OOM kills per container over the last ``window_s``."""
+    return f"{_LEVEL}:obsgen_oom_kills:increase{promql.duration(window_s)}"
+
+
+def floor(window_s: int) -> str:
+    """Name of the RSS floor: the minimum over ``window_s``, which hides GC sawtooth."""
+    return f"{_LEVEL}:obsgen_memory_rss_bytes:min_over_time{promql.duration(window_s)}"
+
+
+def floor_slope(floor_window_s: int, window_s: int) -> str:
+    """Name of the growth rate (bytes per second) of the floor fitted over ``window_s``."""
+    return f"{_LEVEL}:obsgen_memory_rss_floor{promql.duration(floor_window_s)}:deriv{promql.duration(window_s)}"
+
+
+def container_labels(cluster_label: str) -> tuple[str, ...]:
+    """Labels that identify one container across the fleet."""
+    return (cluster_label, "namespace", "pod", "container")
+
+
+GROUP_PREFIX = "obsgen"
+
+
+def source_group(source: str) -> str:
+    return f"{GROUP_PREFIX}-source-{source}"
+
+
+def service_group(service: str) -> str:
+    return f"{GROUP_PREFIX}-service-{service}"

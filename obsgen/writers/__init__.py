@@ -1,0 +1,1 @@
+"""Turn built values into file contents, and write a whole output tree atomically."""
