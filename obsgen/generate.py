@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from obsgen.catalog.model import Catalog
+from obsgen.dashboards import dashboard_files
 from obsgen.rules import build_rule_files
 from obsgen.writers.rules_yaml import render_rule_file
 
@@ -31,7 +32,7 @@ def rule_files(catalog: Catalog) -> dict[str, bytes]:
             for rule_file in build_rule_files(catalog)}
 
 
-GENERATORS: list[Generator] = [rule_files]
+GENERATORS: list[Generator] = [rule_files, dashboard_files]
 
 
 def generate(catalog: Catalog) -> dict[str, bytes]:

@@ -40,6 +40,8 @@ def recording_rules(catalog: Catalog, oom_windows: tuple[int, ...]) -> list[dict
         _rule(names.HIGH_EVENTS_RATE, per_container("rate({}[5m])", "obsgen_memory_events_total", 'event="high"')),
         _rule(names.PRESSURE_RATE, per_container("rate({}[5m])", "obsgen_memory_pressure_seconds_total",
                                                  'kind="some"')),
+        _rule(names.MAJOR_FAULTS_RATE, per_container("rate({}[5m])", "obsgen_memory_stat_events_total",
+                                                     'item="pgmajfault"')),
     ]
     for window in oom_windows:
         kills = f"max {group} (increase(obsgen_container_oom_kills_total{{{exporter}}}[{promql.duration(window)}]))"
