@@ -57,7 +57,7 @@ def usage_section(ctx: FleetContext) -> p.Section:
     by_service = q.with_owner(view, f"max {q.promql.by(view.labels)} ({q.series(view, names.WORKING_SET, sources)})")
     section.add(p.timeseries("Working set by service", [
         p.query(q.total(by_service, (names.SERVICE_LABEL,)), "{{obsgen_service}}")], p.BYTES,
-        f"Containers that no service claims count as service \"fleet\".", stack=True), 12, 8)
+        "Containers that no service claims count as service \"fleet\".", stack=True), 12, 8)
     return section
 
 
@@ -76,9 +76,9 @@ def incidents_section(ctx: FleetContext) -> p.Section:
         section.add(p.table(
             f"Leak suspects: time to limit at the {duration(leak.window_s)} trend",
             [p.query(q.leak_suspects(view, leak, sources), table=True)], p.SECONDS,
-            "Containers whose memory floor grows, soonest to reach the limit first; the leak alert fires "
-            f"when this is under its horizon ({duration(leak.horizon_s)} by default) and the growth is "
-            "large enough.", sort_by=""), 12, 9)
+            f"Containers whose memory floor reaches the limit within {duration(leak.horizon_s * q.SUSPECT_HORIZONS)} "
+            f"at its trend. The leak alert fires under its horizon ({duration(leak.horizon_s)} here) when the "
+            "growth is also large enough.", sort_by=""), 12, 9)
     return section
 
 

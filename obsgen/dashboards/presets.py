@@ -226,11 +226,11 @@ def _line_styles() -> list[dict[str, Any]]:
 
 
 def stat(title: str, targets: list[Query], unit: str, thresholds: list[Step], description: str = "",
-         no_value: str = "0") -> Stat:
+         no_value: str = "0", decimals: int | None = None) -> Stat:
     """Return a stat panel showing the latest value; ``no_value`` is shown when a query returns nothing."""
     return Stat(title=title, description=description or None, targets=targets, dataSource=DATASOURCE,
-                format=unit, thresholds=thresholds, reduceCalc="lastNotNull", graphMode="area",
-                colorMode="background", noValue=no_value, textMode="value_and_name")
+                format=unit, decimals=decimals, thresholds=thresholds, reduceCalc="lastNotNull", graphMode="area",
+                colorMode="background", noValue=no_value, textMode="auto")
 
 
 def bargauge(title: str, targets: list[Query], unit: str, thresholds: list[Step], description: str = "",

@@ -103,14 +103,22 @@ def effective_limit(view: View, leak: Leak, source: str) -> str:
     return f"({limit} or {node} * {promql.number(leak.unlimited_node_share)})"
 
 
+#: Leak panels show containers that reach their limit within this many leak horizons: early
+#: enough to see a leak coming, while a flat floor's rounding noise (a slope near 0, so a time
+#: to limit of centuries) stays out.
+SUSPECT_HORIZONS = 4
+
+
 def time_to_limit(view: View, leak: Leak, source: str, window_s: int) -> str:
     """Return the seconds until the memory floor reaches the limit at the trend fitted over ``window_s``.
 
-    The same arithmetic as the leak alert's value; only growing containers have a series.
+    The same arithmetic as the leak alert's value. Only containers that reach the limit within
+    ``SUSPECT_HORIZONS`` leak horizons have a series.
     """
     floor = series(view, names.floor(leak.floor_window_s), (source,))
     slope = series(view, names.floor_slope(leak.floor_window_s, window_s), (source,))
-    return owned(view, f"({effective_limit(view, leak, source)} - {floor}) / {slope} > 0")
+    bound = leak.horizon_s * SUSPECT_HORIZONS
+    return owned(view, f"({effective_limit(view, leak, source)} - {floor}) / {slope} > 0 < {bound}")
 
 
 def floor_growth_per_hour(view: View, leak: Leak, source: str, window_s: int) -> str:

@@ -51,7 +51,8 @@ def first_screen(ctx: ServiceContext) -> p.Section:
                "Non-reclaimable memory (RSS) of the fullest container as a share of its limit; "
                "the near-limit alert reads the same series.", no_value="no limit"),
         p.stat(f"OOM kills, last {duration(oom.window_s)}", [p.query(q.total(kills))], p.COUNT,
-               p.steps("green", (1, "red")), "Containers killed for running out of memory, from every source."),
+               p.steps("green", (1, "red")), "Containers killed for running out of memory, from every source.",
+               decimals=0),
     ]
     if leak.enabled:
         stats.append(p.stat(
@@ -63,7 +64,7 @@ def first_screen(ctx: ServiceContext) -> p.Section:
             "the leak alert fires below its horizon.", no_value="not growing"))
     if SOURCE_KUBERNETES in ctx.sources:
         stats.append(p.stat("Restarts in the time range", [p.query(q.total(q.restarts_in_range(view)))], p.COUNT,
-                            p.steps("green", (1, "orange")), "Container restarts for any reason."))
+                            p.steps("green", (1, "orange")), "Container restarts for any reason.", decimals=0))
 
     section = p.Section("")
     for panel in stats:
@@ -81,7 +82,8 @@ def first_screen(ctx: ServiceContext) -> p.Section:
             [p.query(q.time_to_limit(view, leak, primary, window), f"{WHO} {duration(window)} trend")
              for window in (leak.window_s, leak.fast_window_s)],
             p.SECONDS, "The leak alert's value: time until the memory floor reaches the limit at its trend. "
-            "Only growing containers have a line."), 12, 8)
+            f"Only containers reaching it within {duration(leak.horizon_s * q.SUSPECT_HORIZONS)} have a line."),
+            12, 8)
     events = [p.query(kills, f"{WHO} OOM kills")]
     if SOURCE_KUBERNETES in ctx.sources:
         events.append(p.query(q.restarts_rate(view), f"{WHO} restarts"))
