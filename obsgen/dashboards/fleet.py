@@ -18,7 +18,7 @@ WHO = "{{namespace}}/{{pod}} {{container}}"
 
 @dataclass(frozen=True)
 class FleetContext:
-    """What the section builders of the fleet dashboard read."""
+    """Inputs of the fleet dashboard's section builders."""
 
     catalog: Catalog
     view: q.View

@@ -18,7 +18,7 @@ Dashboard modules describe panels with the helpers here and never write panel JS
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,7 +88,7 @@ class Query(core.Target):
 
 
 def query(expr: str, legend: str = "", instant: bool = False, table: bool = False) -> Query:
-    """Return a query; ``table`` asks for one instant row per series, as tables need."""
+    """Return a query; with ``table``, an instant query returning one table row per series."""
     return Query(expr=expr, legendFormat=legend, instant=instant or table,
                  format=core.TABLE_TARGET_FORMAT if table else core.TIME_SERIES_TARGET_FORMAT)
 
@@ -123,14 +123,19 @@ def _assign_ref_ids(targets: Sequence[Query]) -> list[Query]:
     return [attr.evolve(target, refId=chr(ord("A") + index)) for index, target in enumerate(targets)]
 
 
+def _current_form(panel: core.Panel, panel_json: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """Return ``panel`` as current Grafana reads it, from the grafanalib method ``panel_json``."""
+    data = _modern_panel(panel_json(attr.evolve(panel, targets=_assign_ref_ids(panel.targets))))
+    data["fieldConfig"]["defaults"]["thresholds"] = _plain(_thresholds(panel))
+    return data
+
+
 @attr.s
 class TimeSeries(core.TimeSeries):
     """A time series panel; dashed red lines for limits and orange ones for requests."""
 
     def to_json_data(self) -> dict[str, Any]:
-        data = _modern_panel(core.TimeSeries.to_json_data(attr.evolve(self, targets=_assign_ref_ids(self.targets))))
-        data["fieldConfig"]["defaults"]["thresholds"] = _plain(_thresholds(self))
-        return data
+        return _current_form(self, core.TimeSeries.to_json_data)
 
 
 @attr.s
@@ -138,10 +143,8 @@ class Stat(core.Stat):
     """A stat panel coloured by its thresholds."""
 
     def to_json_data(self) -> dict[str, Any]:
-        data = _modern_panel(core.Stat.to_json_data(attr.evolve(self, targets=_assign_ref_ids(self.targets))))
-        defaults = data["fieldConfig"]["defaults"]
-        defaults["color"] = {"mode": "thresholds"}
-        defaults["thresholds"] = _plain(_thresholds(self))
+        data = _current_form(self, core.Stat.to_json_data)
+        data["fieldConfig"]["defaults"]["color"] = {"mode": "thresholds"}
         return data
 
 
@@ -150,9 +153,7 @@ class Table(core.Table):
     """A table of instant query results, merged into one row per series."""
 
     def to_json_data(self) -> dict[str, Any]:
-        data = _modern_panel(core.Table.to_json_data(attr.evolve(self, targets=_assign_ref_ids(self.targets))))
-        data["fieldConfig"]["defaults"]["thresholds"] = _plain(_thresholds(self))
-        return data
+        return _current_form(self, core.Table.to_json_data)
 
 
 @attr.s
@@ -164,8 +165,10 @@ class BarGauge(core.Panel):
     max: float | None = attr.ib(default=None)
 
     def to_json_data(self) -> dict[str, Any]:
-        panel = attr.evolve(self, targets=_assign_ref_ids(self.targets))
-        data = panel.panel_json({
+        return _current_form(self, BarGauge._bargauge_json)
+
+    def _bargauge_json(self) -> dict[str, Any]:
+        return self.panel_json({
             "fieldConfig": {
                 "defaults": {"color": {"mode": "thresholds"}, "unit": self.unit, "min": self.min, "max": self.max},
                 "overrides": [],
@@ -179,9 +182,6 @@ class BarGauge(core.Panel):
             },
             "type": core.BARGAUGE_TYPE,
         })
-        data = _modern_panel(data)
-        data["fieldConfig"]["defaults"]["thresholds"] = _plain(_thresholds(self))
-        return data
 
 
 @attr.s
@@ -254,7 +254,7 @@ def table(title: str, targets: list[Query], unit: str, description: str = "",
 
 @dataclass
 class Cell:
-    """A panel and its size in grid units (24 columns across; each unit of height is 30 px)."""
+    """Placement request: a panel and its size in grid units (24 columns across, 30 px per unit of height)."""
 
     panel: core.Panel
     width: int
@@ -277,7 +277,7 @@ class Section:
 def layout(sections: Sequence[Section]) -> list[core.Panel]:
     """Place the sections' panels left to right, top to bottom, and number them from 1.
 
-    Panels fill a line until the next one does not fit in the 24 columns; the next line starts
+    Panels fill a line until the next one does not fit in the 24 columns. The next line starts
     below the tallest panel of the line, so panels never overlap. Empty sections are dropped.
     """
     panels: list[core.Panel] = []

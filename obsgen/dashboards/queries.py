@@ -27,8 +27,8 @@ RANGE = "$__range"
 class View:
     """Which containers a dashboard's queries show, as set by its variables.
 
-    ``pod`` adds the ``$pod`` filter (the service dashboard has the variable, the fleet one not);
-    ``service`` keeps only containers whose membership series names a service in ``$service``.
+    ``pod`` adds the ``$pod`` filter, which only the service dashboard has. ``service`` keeps
+    only containers whose membership series names a service in ``$service``.
     """
 
     cluster_label: str
@@ -272,7 +272,7 @@ def runtime(view: View, runtime_query: RuntimeQuery) -> str:
     """Return a runtime series per pod of the selected services.
 
     Applications are scraped through their own Service or Pod monitor, whose ``container`` label
-    names the container of the scraped port; the join is therefore on the pod alone.
+    names the container of the scraped port. The join is therefore on the pod alone.
     """
     pod_labels = (view.cluster_label, "namespace", "pod") + runtime_query.by
     alternatives = []
@@ -306,9 +306,9 @@ class NodeView:
     def node_metric(self, expr_of_selector: str, metric: str) -> str:
         """Return a node-exporter metric per node, named by the node-exporter pod's node.
 
-        node-exporter's series carry the namespace and pod of the node-exporter pod (scrape
-        target labels); kube_pod_info maps that pod to its node, which works whatever the
-        ``instance`` label holds (an address or, with a relabelling, the node name).
+        node-exporter's series carry the namespace and pod of the node-exporter pod as scrape
+        target labels. kube_pod_info maps that pod to its node, which works whatever the
+        ``instance`` label contains (an address or, with a relabelling, the node name).
         """
         selector = f'{metric}{{{self.node_exporter}, {self.cluster_label}=~"$cluster"}}'
         inner = expr_of_selector.format(selector)

@@ -21,7 +21,7 @@ WHO = "{{pod}} {{container}}"
 
 @dataclass(frozen=True)
 class ServiceContext:
-    """What the section builders of one service dashboard read."""
+    """Inputs of the section builders of one service dashboard."""
 
     catalog: Catalog
     service: Service

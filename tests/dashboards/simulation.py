@@ -38,7 +38,7 @@ def containers(key: str) -> tuple[Container, ...]:
                       exporter="exporter" in service.settings.sources,
                       request=service.memory_request or _DEFAULT_REQUEST)
         # The first workload's leaking pod has no limit, so the leak projection aims at half the
-        # node's memory; it grows fast enough to get there in about a day.
+        # node's memory. It grows fast enough to get there in about a day.
         if number == 0:
             leaking_limit, growth = None, NODES[0].memory * 0.5 / UNLIMITED_LEAK_TO_NODE_SHARE_S
         else:

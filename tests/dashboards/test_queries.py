@@ -1,6 +1,6 @@
 """Every dashboard query, with its variables filled in, parses and returns data in a real Prometheus.
 
-The Prometheus holds the simulated cluster of ``simulation.py`` and the catalog's recorded
+The Prometheus contains the simulated cluster of ``simulation.py`` and the catalog's recorded
 series, backfilled over it (see ``conftest.py``). Each panel, variable and annotation query runs
 as an instant query at the data's end and must return at least one series.
 """

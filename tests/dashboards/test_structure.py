@@ -22,7 +22,7 @@ PANEL_TYPES = {"timeseries", "stat", "table", "bargauge"}
 BYTE_UNITS = {"bytes", "decbytes"}
 GRAFANA_VARIABLES = {"__range", "__rate_interval", "__interval", "__all"}
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-#: Operations after which a byte series no longer holds bytes.
+#: Operations whose result is no longer in bytes, even when they read byte series.
 NOT_BYTES = ("/", "rate(", "increase(", "deriv(", "count")
 
 
@@ -128,8 +128,10 @@ def test_panel_ids_unique(board_id: str) -> None:
 def test_grid_positions_within_24_columns(board_id: str) -> None:
     for panel in panels(load_board(board_id)):
         grid = panel["gridPos"]
-        assert grid["x"] >= 0 and grid["y"] >= 0, panel["title"]
-        assert grid["w"] >= 1 and grid["h"] >= 1, panel["title"]
+        assert grid["x"] >= 0, panel["title"]
+        assert grid["y"] >= 0, panel["title"]
+        assert grid["w"] >= 1, panel["title"]
+        assert grid["h"] >= 1, panel["title"]
         assert grid["x"] + grid["w"] <= 24, panel["title"]
 
 

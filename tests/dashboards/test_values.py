@@ -2,8 +2,8 @@
 
 Expected values come from the simulation itself (``tests/support/cluster.py``). Queries run at
 the last evaluation of the backfilled rules, which promtool places up to one step before the
-end of the data. A recorded series lags its inputs by up to one evaluation step per level of
-rules (each level's group has its own evaluation offset, as in a running Prometheus), so a
+end of the data. Each level of rules has its own evaluation offset, as groups have in a running
+Prometheus. A recorded series therefore lags its inputs by up to one step per level, and a
 value must match the simulation at one of the last few raw sample times.
 """
 

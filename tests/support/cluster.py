@@ -1,10 +1,10 @@
 """A simulated Kubernetes cluster's memory metrics, written as OpenMetrics for backfilling.
 
-Series carry the label sets that kube-prometheus-stack gives them: the kubelet's cAdvisor
-(``job="kubelet", metrics_path="/metrics/cadvisor"``, with the pod-level ``container=""`` and pause
-``container="POD"`` series beside each container), kube-state-metrics (scraped with
-``honorLabels``), node-exporter (target labels of its own pod), the obsgen exporter and the
-applications' runtime metrics. Every series also gets the cluster label, as an external label
+Series carry the label sets that kube-prometheus-stack gives them. The sources are the kubelet's
+cAdvisor (``job="kubelet", metrics_path="/metrics/cadvisor"``), with the pod-level
+``container=""`` and pause ``container="POD"`` series beside each container. Then come
+kube-state-metrics (scraped with ``honorLabels``), node-exporter (with the target labels of its
+own pod), the obsgen exporter and the applications' runtime metrics. Every series also gets the cluster label, as an external label
 or a remote-write setup adds it.
 
 Memory of each container follows a :class:`Shape`: a base, a linear growth, a GC sawtooth and an
@@ -41,7 +41,7 @@ class Shape:
 
 @dataclass(frozen=True)
 class Container:
-    """One container of one pod; ``index`` tells apart pods of the same workload."""
+    """One container of one pod; ``index`` distinguishes pods of the same workload."""
 
     namespace: str
     workload: str
@@ -192,9 +192,7 @@ def _cadvisor(families: Families, cluster: Cluster, container: Container, now: R
 
 def _kube_state_metrics(families: Families, cluster: Cluster, container: Container, now: Reading, t: int) -> None:
     # honorLabels: the metric's namespace, pod and container win over the target's.
-    target = {cluster.cluster_label: cluster.name, "endpoint": "http", "instance": "10.244.0.7:8080",
-              "job": "kube-state-metrics", "service": "kube-prometheus-stack-kube-state-metrics"}
-    ids = {**target, "namespace": container.namespace, "pod": container.pod, "uid": container.uid}
+    ids = {**_kube_state_metrics_target(cluster), "namespace": container.namespace, "pod": container.pod, "uid": container.uid}
     own = {**ids, "container": container.container}
     memory = {**own, "node": container.node, "resource": "memory", "unit": "byte"}
     if container.limit:
@@ -268,34 +266,48 @@ def _runtime(families: Families, cluster: Cluster, container: Container, now: Re
 def _node(families: Families, cluster: Cluster, node: Node, t: int) -> None:
     suffix = hashlib.sha256(node.name.encode()).hexdigest()[:5]
     pod = f"kube-prometheus-stack-prometheus-node-exporter-{suffix}"
+    _node_exporter(families, cluster, node, pod, t)
+    _kube_state_node(families, cluster, node, pod, suffix, t)
+
+
+def _node_exporter(families: Families, cluster: Cluster, node: Node, pod: str, t: int) -> None:
     target = {cluster.cluster_label: cluster.name, "job": "node-exporter", "namespace": "monitoring", "pod": pod,
               "container": "node-exporter", "instance": f"{node.address}:9100", "endpoint": "http-metrics",
               "service": "kube-prometheus-stack-prometheus-node-exporter"}
-    used = sum(reading(container, cluster, t).usage for container in cluster.containers if container.node == node.name)
+    on_node = [reading(container, cluster, t) for container in cluster.containers if container.node == node.name]
     elapsed = t - cluster.start
+
     families.add("node_memory_MemTotal_bytes", "gauge", target, t, node.memory)
-    families.add("node_memory_MemAvailable_bytes", "gauge", target, t, node.memory - used - GIB)
+    families.add("node_memory_MemAvailable_bytes", "gauge", target, t,
+                 node.memory - sum(now.usage for now in on_node) - GIB)
     families.add("node_memory_SwapTotal_bytes", "gauge", target, t, 2 * GIB)
     families.add("node_memory_SwapFree_bytes", "gauge", target, t, 2 * GIB - 64 * MIB)
     families.add("node_pressure_memory_waiting_seconds_total", "unknown", target, t, elapsed * 0.01)
     families.add("node_pressure_memory_stalled_seconds_total", "unknown", target, t, elapsed * 0.002)
     families.add("node_vmstat_pgmajfault", "unknown", target, t, elapsed * 5)
-    kills = sum(reading(container, cluster, t).oom_kills for container in cluster.containers
-                if container.node == node.name)
-    families.add("node_vmstat_oom_kill", "unknown", target, t, kills)
-    ksm = {cluster.cluster_label: cluster.name, "job": "kube-state-metrics", "instance": "10.244.0.7:8080",
-           "endpoint": "http", "service": "kube-prometheus-stack-kube-state-metrics"}
-    families.add("kube_pod_info", "gauge", {**ksm, "namespace": "monitoring", "pod": pod, "uid": suffix,
+    families.add("node_vmstat_oom_kill", "unknown", target, t, sum(now.oom_kills for now in on_node))
+
+
+def _kube_state_node(families: Families, cluster: Cluster, node: Node, pod: str, uid: str, t: int) -> None:
+    """Add the node's kube-state-metrics series and the kube_pod_info of its node-exporter pod."""
+    target = _kube_state_metrics_target(cluster)
+    families.add("kube_pod_info", "gauge", {**target, "namespace": "monitoring", "pod": pod, "uid": uid,
                                             "container": "kube-state-metrics", "node": node.name,
                                             "host_ip": node.address, "pod_ip": node.address,
                                             "created_by_kind": "DaemonSet", "priority_class": "",
                                             "created_by_name": "kube-prometheus-stack-prometheus-node-exporter",
                                             "host_network": "true"}, t, 1)
-    # kube_node_info and capacity have no namespace of their own, so the target's stay (honorLabels).
-    scraped_by = {**ksm, "namespace": "monitoring", "pod": "kube-prometheus-stack-kube-state-metrics-7c9d8-x2x4p",
+
+    # Node series have no namespace of their own, so the target's stay (honorLabels).
+    scraped_by = {**target, "namespace": "monitoring", "pod": "kube-prometheus-stack-kube-state-metrics-7c9d8-x2x4p",
                   "container": "kube-state-metrics"}
     families.add("kube_node_info", "gauge", {**scraped_by, "node": node.name, "internal_ip": node.address,
                                              "container_runtime_version": "containerd://1.7.13",
                                              "kernel_version": "6.1.0-18-amd64"}, t, 1)
     families.add("kube_node_status_capacity", "gauge", {**scraped_by, "node": node.name, "resource": "memory",
                                                         "unit": "byte"}, t, node.memory)
+
+
+def _kube_state_metrics_target(cluster: Cluster) -> dict[str, str]:
+    return {cluster.cluster_label: cluster.name, "endpoint": "http", "instance": "10.244.0.7:8080",
+            "job": "kube-state-metrics", "service": "kube-prometheus-stack-kube-state-metrics"}

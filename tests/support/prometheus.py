@@ -46,7 +46,7 @@ _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 
 
 class PrometheusError(RuntimeError):
-    """A Prometheus binary failed or the server returned an error; the message holds its output."""
+    """A Prometheus binary failed or the server returned an error; the message contains its output."""
 
 
 def binaries_missing() -> str | None:
@@ -172,7 +172,7 @@ def recording_levels(rule_texts: Sequence[str]) -> list[list[dict[str, Any]]]:
 
     Rules are taken in file and group order, as Prometheus evaluates them. A rule's level is one
     more than the highest level among the rules before it that record a series it reads, so a
-    rule sees its inputs already backfilled. Alerting rules are left out.
+    rule's inputs are backfilled before it is evaluated. Alerting rules are left out.
     """
     levels: list[list[dict[str, Any]]] = []
     recorded_at: dict[str, int] = {}
