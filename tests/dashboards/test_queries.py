@@ -37,6 +37,8 @@ class Case:
     where: str
     expr: str
     values: tuple[tuple[str, str], ...]
+    #: Labels the legend or annotation text names as ``{{label}}``; each series needs them.
+    labels: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -67,18 +69,24 @@ def fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
+def _named_labels(template: str) -> tuple[str, ...]:
+    return tuple(sorted(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", template))))
+
+
 def cases(key: str) -> Iterator[Case]:
     for path, content in sorted(files(key).items()):
         dashboard = json.loads(content)
         values = tuple(sorted(_values(key, path, dashboard).items()))
         for panel in dashboard["panels"]:
             for target in panel.get("targets", []):
-                yield Case(key, path, f"panel {panel['id']} {target['refId']} {panel['title']}", target["expr"], values)
+                yield Case(key, path, f"panel {panel['id']} {target['refId']} {panel['title']}", target["expr"],
+                           values, _named_labels(target["legendFormat"]))
         for variable in dashboard["templating"]["list"]:
             if variable["type"] == "query":
                 yield Case(key, path, f"variable {variable['name']}", variable["query"], values)
         for annotation in dashboard["annotations"]["list"]:
-            yield Case(key, path, f"annotation {annotation['name']}", annotation["expr"], values)
+            yield Case(key, path, f"annotation {annotation['name']}", annotation["expr"], values,
+                       _named_labels(annotation["textFormat"]))
 
 
 ALL_CASES = [case for key in CATALOGS for case in cases(key)]
@@ -113,3 +121,13 @@ def test_query_returns_series(case: Case, servers: dict[str, prometheus.Promethe
     assert result, f"{case.id}: no series for\n{expr}"
     if label:
         assert any(series["metric"].get(label) for series in result), f"{case.id}: no value of {label}"
+
+
+@pytest.mark.parametrize("case", [case for case in ALL_CASES if case.labels],
+                         ids=[case.id for case in ALL_CASES if case.labels])
+def test_legend_labels_present(case: Case, servers: dict[str, prometheus.Prometheus], data_end: int) -> None:
+    """A legend naming a label the series lack shows an empty name in Grafana."""
+    expr, _label = promql_of(case)
+    for series in servers[case.key].query(expr, at=data_end):
+        missing = [name for name in case.labels if not series["metric"].get(name)]
+        assert not missing, f"{case.id}: series {series['metric']} lacks {missing}"
