@@ -34,6 +34,7 @@ from .oomtrack import OomTracker
 log = logging.getLogger(__name__)
 
 IN_MODIFY = 0x00000002
+IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 IN_Q_OVERFLOW = 0x00004000
 IN_IGNORED = 0x00008000
@@ -170,7 +171,7 @@ class OomWatcher:
                 return False
             directory = self._absolute(cgroup)
             files = [""] if is_pod else ["memory.events", "cgroup.events"]
-            mask = IN_CREATE | IN_ONLYDIR if is_pod else IN_MODIFY
+            mask = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR if is_pod else IN_MODIFY
             for file in files:
                 target = directory + "/" + file if file else directory
                 try:
@@ -224,7 +225,7 @@ class OomWatcher:
                     self._schedules.pop(watch.cgroup, None)
                 return
         if not watch.file:
-            if mask & IN_CREATE and mask & IN_ISDIR:
+            if mask & (IN_CREATE | IN_MOVED_TO) and mask & IN_ISDIR:
                 self._on_new_child(watch, name)
             return
         if mask & IN_MODIFY:
