@@ -40,7 +40,7 @@ def _scalar(value: object) -> str:
     return _NON_ASCII.sub(_escape, json.dumps(text, ensure_ascii=False))
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7e]")
 
 
 def _escape(match: re.Match[str]) -> str:
