@@ -18,7 +18,7 @@ Generator = Callable[[Catalog], dict[str, bytes]]
 
 @dataclass
 class Summary:
-    """What a build produced, for the one-screen report the CLI prints."""
+    """Counts of a build's outputs, for the report the CLI prints."""
 
     files: int = 0
     rule_groups: int = 0
