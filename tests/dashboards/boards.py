@@ -58,5 +58,12 @@ def targets(dashboard: dict[str, Any]) -> Iterator[tuple[dict[str, Any], dict[st
             yield panel, target
 
 
+def fill(text: str, values: dict[str, str]) -> str:
+    """Replace ``$name`` and ``${name}`` by the values, longest names first, as Grafana does."""
+    for name in sorted(values, key=len, reverse=True):
+        text = text.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
+    return text
+
+
 def query_variables(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     return [variable for variable in dashboard["templating"]["list"] if variable["type"] == "query"]

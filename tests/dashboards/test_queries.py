@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from tests.dashboards.boards import CATALOGS, files
+from tests.dashboards.boards import CATALOGS, files, fill
 from tests.dashboards.simulation import CLUSTER, NODES, containers, services
 from tests.support import prometheus
+from tests.support.promtool import check_rules
 
 pytestmark = pytest.mark.skipif(prometheus.binaries_missing() is not None,
                                 reason=prometheus.binaries_missing() or "")
@@ -62,13 +63,6 @@ def _values(key: str, path: str, dashboard: dict) -> dict[str, str]:
     return values
 
 
-def fill(text: str, values: dict[str, str]) -> str:
-    """Replace ``$name`` and ``${name}`` by the values, longest names first."""
-    for name in sorted(values, key=len, reverse=True):
-        text = text.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
-    return text
-
-
 def _named_labels(template: str) -> tuple[str, ...]:
     return tuple(sorted(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", template))))
 
@@ -109,9 +103,11 @@ def test_queries_parse_with_promtool(key: str, tmp_path) -> None:
         expr, _label = promql_of(case)
         assert "$" not in expr, f"{case.id}: unfilled variable in {expr}"
         rules.append({"record": f"obsgen_dashboard_query_{number}", "expr": expr})
-    text = yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]})
-    output = prometheus.check_rules(text, str(tmp_path))
-    assert f"{len(rules)} rules found" in output
+    rule_file = tmp_path / "dashboard-queries.rules.yaml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}))
+    result = check_rules([rule_file])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(rules)} rules found" in result.stdout
 
 
 @pytest.mark.parametrize("case", ALL_CASES, ids=[case.id for case in ALL_CASES])

@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.dashboards.boards import board, catalog
+from tests.dashboards.boards import board, catalog, fill
 from tests.dashboards.simulation import CLUSTER, NODES, containers, simulated_cluster
-from tests.dashboards.test_queries import fill
 from tests.support import prometheus
 from tests.support.cluster import GIB, reading
 

@@ -13,7 +13,8 @@ API:
   evaluated after it), starting and stopping a server on ``data_dir`` for each level.
 - ``running_prometheus(data_dir)``: a context manager yielding a ``Prometheus`` with ``query``.
 - ``loaded_prometheus(...)``: the three steps together.
-- ``check_rules(rule_text, workdir)``: ``promtool check rules`` on a rule file.
+
+``tests/support/promtool.py`` runs ``promtool check rules`` and ``promtool test rules``.
 
 Times are Unix seconds. Tests skip (with the reason) when the binaries are missing.
 """
@@ -63,14 +64,6 @@ def _run(args: Sequence[str], timeout_s: float = 600) -> str:
         raise PrometheusError(f"{' '.join(args[:4])} ... failed ({result.returncode}):\n"
                               f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result.stdout + result.stderr
-
-
-def check_rules(rule_text: str, workdir: str, name: str = "check.rules.yaml") -> str:
-    """Run ``promtool check rules`` on ``rule_text``; raise PrometheusError with its output on failure."""
-    path = os.path.join(workdir, name)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(rule_text)
-    return _run([PROMTOOL, "check", "rules", path])
 
 
 def create_blocks_from_openmetrics(text: str, data_dir: str) -> None:
