@@ -174,7 +174,7 @@ def _cadvisor(families: Families, cluster: Cluster, container: Container, now: R
     target = {cluster.cluster_label: cluster.name, "endpoint": "https-metrics", "instance": f"{node.address}:10250",
               "job": "kubelet", "metrics_path": "/metrics/cadvisor", "node": node.name,
               "service": "kube-prometheus-stack-kubelet"}
-    cgroup = f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{container.uid.replace('-', '_')}.slice"
+    cgroup = _cgroup(container)
     own = {**target, "namespace": container.namespace, "pod": container.pod, "container": container.container,
            "id": f"{cgroup}/cri-containerd-{container.uid.replace('-', '')}.scope",
            "image": f"registry.example/{container.workload}:1.0", "name": container.uid.replace("-", "")}
@@ -188,6 +188,11 @@ def _cadvisor(families: Families, cluster: Cluster, container: Container, now: R
     families.add("container_memory_working_set_bytes", "gauge", pause, t, 300 * 1024)
     families.add("container_spec_memory_limit_bytes", "gauge", own, t, container.limit or 0)
     families.add("container_oom_events_total", "unknown", own, t, 0)
+
+
+def _cgroup(container: Container) -> str:
+    """Return the pod cgroup of ``container`` as the kubelet's systemd cgroup driver names it."""
+    return f"/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{container.uid.replace('-', '_')}.slice"
 
 
 def _kube_state_metrics(families: Families, cluster: Cluster, container: Container, now: Reading, t: int) -> None:
@@ -211,11 +216,16 @@ def _kube_state_metrics(families: Families, cluster: Cluster, container: Contain
 
 
 def _exporter(families: Families, cluster: Cluster, container: Container, now: Reading, t: int) -> None:
-    # The exporter's ServiceMonitor uses honorLabels, so the container's namespace and pod win.
+    """Add the obsgen exporter's series of one container, labelled as the exporter labels them."""
+    # The exporter's PodMonitor uses honorLabels, so the container's namespace and pod win.
     node = cluster.node(container.node)
-    labels = {cluster.cluster_label: cluster.name, "job": "obsgen-exporter", "instance": f"{node.address}:9101",
-              "cgroup_kind": "container", "namespace": container.namespace, "pod": container.pod,
-              "container": container.container, "runtime": "containerd"}
+    target = {cluster.cluster_label: cluster.name, "job": "obsgen-exporter", "instance": f"{node.address}:9101"}
+    owner = {"namespace": container.namespace, "pod": container.pod, "pod_uid": container.uid,
+             "container": container.container}
+    container_id = container.uid.replace("-", "") * 2
+    labels = {**target, **owner, "cgroup": f"{_cgroup(container)}/cri-containerd-{container_id}.scope",
+              "kind": "container", "container_id": container_id, "container_runtime": "containerd",
+              "qos_class": "burstable"}
     elapsed = t - cluster.start
     families.add("obsgen_memory_working_set_bytes", "gauge", labels, t, now.working_set)
     families.add("obsgen_memory_current_bytes", "gauge", labels, t, now.usage)
@@ -229,11 +239,12 @@ def _exporter(families: Families, cluster: Cluster, container: Container, now: R
     families.add("obsgen_memory_peak_bytes", "gauge", labels, t, now.usage + 8 * MIB)
     families.add("obsgen_memory_events_total", "unknown", {**labels, "event": "high"}, t, elapsed // 30)
     families.add("obsgen_memory_events_total", "unknown", {**labels, "event": "oom_kill"}, t, now.oom_kills)
-    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**labels, "kind": "some"}, t, elapsed * 0.02)
-    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**labels, "kind": "full"}, t, elapsed * 0.005)
+    # On the PSI family "kind" is the PSI line, so the cgroup's kind moves to "cgroup_kind".
+    pressure = {**labels, "cgroup_kind": "container"}
+    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**pressure, "kind": "some"}, t, elapsed * 0.02)
+    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**pressure, "kind": "full"}, t, elapsed * 0.005)
     families.add("obsgen_memory_stat_events_total", "unknown", {**labels, "item": "pgmajfault"}, t, elapsed * 3)
-    kills = {key: value for key, value in labels.items() if key != "cgroup_kind"}
-    families.add("obsgen_container_oom_kills_total", "unknown", kills, t, now.oom_kills)
+    families.add("obsgen_container_oom_kills_total", "unknown", {**target, **owner}, t, now.oom_kills)
 
 
 def _runtime(families: Families, cluster: Cluster, container: Container, now: Reading, t: int) -> None:
