@@ -13,8 +13,8 @@ from obsgen.catalog.model import Catalog
 from obsgen.dashboards import dashboard_files
 from obsgen.dashboards.build import MAX_UID_LENGTH, service_uid
 
-from tests.dashboards.boards import (board_ids, catalog, data_panels, files, load_board, panels, query_variables,
-                                     targets)
+from tests.dashboards.boards import (STRUCTURE_CATALOGS, board_ids, catalog, data_panels, files, load_board,
+                                     panels, query_variables, targets)
 
 BOARDS = board_ids()
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
@@ -168,7 +168,7 @@ def test_uid_short_and_safe(board_id: str) -> None:
     assert re.fullmatch(r"[a-zA-Z0-9_-]+", uid)
 
 
-@pytest.mark.parametrize("key", ["example", "test"])
+@pytest.mark.parametrize("key", sorted(STRUCTURE_CATALOGS))
 def test_uids_unique(key: str) -> None:
     uids = [load_board(f"{key}:{path}")["uid"] for path in files(key)]
     assert len(uids) == len(set(uids))
