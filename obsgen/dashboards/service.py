@@ -85,10 +85,11 @@ def first_screen(ctx: ServiceContext) -> p.Section:
             f"Only containers reaching it within {duration(leak.horizon_s * q.SUSPECT_HORIZONS)} have a line."),
             12, 8)
     events = [p.query(kills, f"{WHO} OOM kills")]
+    title, description = "OOM kills", f"OOM kills over the preceding {duration(oom.window_s)}."
     if SOURCE_KUBERNETES in ctx.sources:
         events.append(p.query(q.restarts_rate(view), f"{WHO} restarts"))
-    section.add(p.timeseries("OOM kills and restarts", events, p.COUNT,
-                             f"OOM kills over the last {duration(oom.window_s)}, and restarts.", bars=True), 12, 8)
+        title, description = "OOM kills and restarts", f"{description} Restarts for any reason."
+    section.add(p.timeseries(title, events, p.COUNT, description, bars=True), 12, 8)
     return section
 
 
