@@ -49,7 +49,7 @@ def usage_section(ctx: FleetContext) -> p.Section:
     section = p.Section("")
     section.add(p.table("Top memory consumers", [p.query(q.top_consumers(view, sources), table=True)], p.BYTES,
                         "Containers with the largest working set, with their service and team.",
-                        sort_by="Value"), 12, 10)
+                        sort_by="Value", descending=True), 12, 10)
     section.add(p.bargauge("Working set by team", [p.query(q.by_team(view, sources), "{{team}}", instant=True)],
                            p.BYTES, p.steps("blue"), "Membership comes from the catalog's services."), 12, 10)
     section.add(p.timeseries("Working set by namespace", [p.query(q.total(used, ("namespace",)), "{{namespace}}")],
@@ -78,7 +78,7 @@ def incidents_section(ctx: FleetContext) -> p.Section:
             [p.query(q.leak_suspects(view, leak, sources), table=True)], p.SECONDS,
             f"Containers whose memory floor reaches the limit within {duration(leak.horizon_s * q.SUSPECT_HORIZONS)} "
             f"at its trend. The leak alert fires under its horizon ({duration(leak.horizon_s)} here) when the "
-            "growth is also large enough.", sort_by=""), 12, 9)
+            "growth is also large enough.", sort_by="Value"), 12, 9)
     return section
 
 

@@ -51,7 +51,7 @@ def containers_section(catalog: Catalog, nodes: q.NodeView) -> p.Section:
     view = q.View(catalog.cluster_label, pod=False, service=False)
     top = q.top_containers_on_nodes(view, nodes, catalog.sources())
     section.add(p.table("Top containers by working set", [p.query(top, table=True)], p.BYTES,
-                        "The containers holding the most memory on the selected nodes.", sort_by="Value"), 12, 10)
+                        "The containers holding the most memory on the selected nodes.", sort_by="Value", descending=True), 12, 10)
     section.add(p.timeseries("Working set of the top containers", [p.query(top, "{{node}} {{namespace}}/{{pod}} "
                                                                              "{{container}}")], p.BYTES), 12, 10)
     return section

@@ -241,13 +241,17 @@ def bargauge(title: str, targets: list[Query], unit: str, thresholds: list[Step]
 
 
 def table(title: str, targets: list[Query], unit: str, description: str = "",
-          hidden: Iterable[str] = ("Time",), sort_by: str = "") -> Table:
-    """Return a table joining instant queries into one row per label set; each value column is ``Value #<refId>``."""
+          hidden: Iterable[str] = ("Time",), sort_by: str = "", descending: bool = False) -> Table:
+    """Return a table joining instant queries into one row per label set.
+
+    Grafana names the value column ``Value`` for one query and ``Value #<refId>`` for several;
+    ``sort_by`` names one of those columns.
+    """
     transformations: list[dict[str, Any]] = [
         {"id": "merge", "options": {}},
         {"id": "organize", "options": {"excludeByName": {name: True for name in sorted(hidden)}}},
     ]
-    sort = [core.TableSortByField(displayName=sort_by)] if sort_by else []
+    sort = [core.TableSortByField(displayName=sort_by, desc=descending)] if sort_by else []
     return Table(title=title, description=description or None, targets=targets, dataSource=DATASOURCE,
                  unit=unit, transformations=transformations, filterable=True, sortBy=sort)
 

@@ -145,6 +145,18 @@ def test_grid_positions_do_not_overlap(board_id: str) -> None:
 
 
 @pytest.mark.parametrize("board_id", BOARDS)
+def test_table_sorts_by_existing_column(board_id: str) -> None:
+    """Grafana names a table's value column "Value" for one query, "Value #<refId>" for several."""
+    for panel in data_panels(load_board(board_id)):
+        if panel["type"] != "table":
+            continue
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        columns = {"Value"} if len(ref_ids) == 1 else {f"Value #{ref_id}" for ref_id in ref_ids}
+        for sort in panel["options"]["sortBy"]:
+            assert sort["displayName"] in columns, panel["title"]
+
+
+@pytest.mark.parametrize("board_id", BOARDS)
 def test_threshold_steps_current_form(board_id: str) -> None:
     """The base step's value is JSON null (grafanalib writes the string "null"); later values rise."""
     for panel in data_panels(load_board(board_id)):
