@@ -1,0 +1,102 @@
+"""obsgen build with output formats: the committed example output, jsonnet catalogs, and the output section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gitops_helpers import EXAMPLE, REPO, run_obsgen
+
+from obsgen.catalog.spec import OUTPUT_FORMATS
+from obsgen.outputs.common import FORMAT_FOLDERS, select
+
+JSONNET_EXAMPLE = EXAMPLE.with_suffix(".jsonnet")
+
+
+def test_committed_output_is_current():
+    result = run_obsgen("build", str(EXAMPLE.relative_to(REPO)), "--out", ".", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_committed_output_has_every_format():
+    for name, folder in FORMAT_FOLDERS.items():
+        if name == "dashboards":
+            continue  # written by the dashboards output, when present
+        assert (REPO / folder).is_dir(), folder
+
+
+def test_jsonnet_catalog_builds_same_output():
+    result = run_obsgen("build", str(JSONNET_EXAMPLE.relative_to(REPO)), "--ext-str", "namespace=default",
+                        "--out", ".", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_jsonnet_ext_str_changes_catalog(tmp_path: Path):
+    result = run_obsgen("build", str(JSONNET_EXAMPLE), "--ext-str", "namespace=shop", "--out", str(tmp_path),
+                        "--format", "rules")
+    assert result.returncode == 0, result.stderr
+    recording = (tmp_path / "alerts" / "obsgen-recording.rules.yaml").read_text()
+    assert 'namespace=~"shop"' in recording
+    assert 'namespace=~"default"' not in recording
+
+
+def test_jsonnet_missing_ext_str_is_reported(tmp_path: Path):
+    result = run_obsgen("build", str(JSONNET_EXAMPLE), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "undefined external variable: namespace" in result.stderr
+    assert "pass it with --ext-str namespace=VALUE" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_ext_str_needs_name_and_value(tmp_path: Path):
+    result = run_obsgen("build", str(JSONNET_EXAMPLE), "--ext-str", "namespace", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert "expected NAME=VALUE" in result.stderr
+
+
+def test_format_option_overrides_catalog(tmp_path: Path):
+    result = run_obsgen("build", str(EXAMPLE), "--out", str(tmp_path), "--format", "thanos", "--format", "mimir")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".obsgen-manifest", "mimir", "thanos"]
+
+
+def test_select_keeps_unowned_folders():
+    files = {"alerts/a.yaml": b"", "thanos/a.yaml": b"", "docs/x.md": b""}
+    assert select(files, ("thanos",)) == {"thanos/a.yaml": b"", "docs/x.md": b""}
+
+
+def test_every_format_has_a_folder():
+    assert set(FORMAT_FOLDERS) == set(OUTPUT_FORMATS)
+
+
+@pytest.mark.parametrize("replace, expected", [
+    ("formats: [rules, dashboards, grafana,", "output.formats[0]: unknown value (got 'helm')"),
+    ("rule_labels: {release: kube-prometheus-stack}", "invalid Kubernetes label value"),
+    ("namespace: monitoring", "output.kubernetes.namespace: invalid name"),
+    ("auth_password_file: /etc/alertmanager/secrets/smtp-password", "expected an absolute file path"),
+])
+def test_output_section_errors(tmp_path: Path, replace: str, expected: str):
+    broken = {
+        "formats: [rules, dashboards, grafana,": "formats: [helm, dashboards, grafana,",
+        "rule_labels: {release: kube-prometheus-stack}": "rule_labels: {release: kube prometheus}",
+        "namespace: monitoring": "namespace: Monitoring",
+        "auth_password_file: /etc/alertmanager/secrets/smtp-password": "auth_password_file: secrets/smtp",
+    }[replace]
+    text = EXAMPLE.read_text()
+    assert replace in text
+    catalog = tmp_path / "obsgen.yaml"
+    catalog.write_text(text.replace(replace, broken))
+    result = run_obsgen("validate", str(catalog))
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert f"{catalog}:" in result.stderr
+
+
+def test_default_receiver_must_exist(tmp_path: Path):
+    text = EXAMPLE.read_text().replace("  alertmanager:\n    receivers:",
+                                       "  alertmanager:\n    default_receiver: nobody\n    receivers:")
+    catalog = tmp_path / "obsgen.yaml"
+    catalog.write_text(text)
+    result = run_obsgen("validate", str(catalog))
+    assert result.returncode == 2
+    assert "output.alertmanager.default_receiver: unknown receiver (got 'nobody')" in result.stderr
