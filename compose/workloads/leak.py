@@ -14,10 +14,10 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=40.0, help="seconds between steps")
     args = parser.parse_args()
 
-    held = []
+    blocks = []
     while True:
-        held.append(b"\x01" * (args.step_mib * 1024 * 1024))
-        print(f"holding {len(held) * args.step_mib} MiB", flush=True)
+        blocks.append(b"\x01" * (args.step_mib * 1024 * 1024))
+        print(f"allocated {len(blocks) * args.step_mib} MiB", flush=True)
         time.sleep(args.interval)
 
 

@@ -25,7 +25,7 @@ def _matcher(label: str, value: str) -> str:
 
 
 def _critical_route(settings: AlertmanagerOutput) -> dict[str, object]:
-    """A child route that repeats critical alerts sooner, with its parent's receiver."""
+    """Return a child route that repeats critical alerts sooner, to its parent's receiver."""
     return {"matchers": [_matcher("severity", "critical")],
             "repeat_interval": promql.duration(settings.critical_repeat_interval_s)}
 

@@ -1,6 +1,6 @@
 """A monitoring mixin: ``mixin/mixin.libsonnet`` with the fields jsonnet-bundler users expect.
 
-``prometheusRules`` holds the groups with recording rules only, ``prometheusAlerts`` every group
+``prometheusRules`` contains the groups with recording rules only, ``prometheusAlerts`` every group
 with an alert, and ``grafanaDashboards`` the dashboards keyed by file name, all exactly as
 ``obsgen build`` writes them. ``_config`` records what the output was built from. Changing it does
 not rebuild anything, because the catalog is the source of the output; a mixin consumer that

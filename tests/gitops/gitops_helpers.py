@@ -10,10 +10,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from obsgen import catalog as catalog_package
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.spec import OUTPUT_FORMATS
-from obsgen.generate import GENERATORS, PACKAGERS, generate
+from obsgen.generate import GENERATORS, PACKAGERS
 from obsgen.outputs.common import select
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,6 +26,15 @@ def run_obsgen(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.run([sys.executable, "-c", "from obsgen.cli import main; main()", *args],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def example_variant(folder: Path, old: str, new: str) -> Path:
+    """Write the example catalog with ``old`` replaced by ``new`` into ``folder`` and return its path."""
+    text = EXAMPLE.read_text()
+    assert old in text, f"the example catalog no longer contains {old!r}"
+    catalog = folder / "obsgen.yaml"
+    catalog.write_text(text.replace(old, new))
+    return catalog
 
 
 def free_port() -> int:
@@ -49,8 +57,8 @@ def sample_dashboard(uid: str, title: str, datasource_uid: str) -> bytes:
 def build_with_dashboards(model: Catalog, formats: tuple[str, ...] = OUTPUT_FORMATS) -> dict[str, bytes]:
     """Build ``model``, adding sample dashboards at the dashboards output's paths when it wrote none.
 
-    The packaging formats read dashboards from the generated files; this lets their tests cover
-    ConfigMaps, folders and the mixin's dashboards whether or not a dashboards generator is present.
+    The packaging formats read dashboards from the generated files. The samples let their tests
+    cover ConfigMaps, folders and the mixin's dashboards even when no dashboards generator exists.
     """
     files: dict[str, bytes] = {}
     for generator in GENERATORS:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from gitops_helpers import example_variant, run_obsgen
 
 AMTOOL = "/usr/bin/amtool"
 #: Alertmanager fields that hold a secret in the configuration itself; obsgen uses the *_file forms.
@@ -83,12 +84,8 @@ def test_config_holds_no_secrets(config_path: Path):
 
 
 def test_catalog_rejects_inline_secret(tmp_path: Path):
-    from gitops_helpers import EXAMPLE, run_obsgen
-
-    text = EXAMPLE.read_text().replace("api_url_file: /etc/alertmanager/secrets/storefront-slack-url",
-                                       "api_url: https://hooks.slack.com/services/T0/B0/secret")
-    catalog = tmp_path / "obsgen.yaml"
-    catalog.write_text(text)
+    catalog = example_variant(tmp_path, "api_url_file: /etc/alertmanager/secrets/storefront-slack-url",
+                              "api_url: https://hooks.slack.com/services/T0/B0/secret")
     result = run_obsgen("build", str(catalog), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "output.alertmanager.receivers[0].slack.api_url: unknown key" in result.stderr
@@ -97,11 +94,7 @@ def test_catalog_rejects_inline_secret(tmp_path: Path):
 
 
 def test_unconfigured_receiver_warns(tmp_path: Path):
-    from gitops_helpers import EXAMPLE, run_obsgen
-
-    text = EXAMPLE.read_text().replace("      - name: platform-pager\n", "")
-    catalog = tmp_path / "obsgen.yaml"
-    catalog.write_text(text)
+    catalog = example_variant(tmp_path, "      - name: platform-pager\n", "")
     result = run_obsgen("build", str(catalog), "--out", str(tmp_path / "out"), "--format", "alertmanager")
     assert result.returncode == 0, result.stderr
     assert "receiver platform-pager is not listed under output.alertmanager.receivers" in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitops_helpers import EXAMPLE, REPO, run_obsgen
+from gitops_helpers import EXAMPLE, REPO, example_variant, run_obsgen
 
 from obsgen.catalog.spec import OUTPUT_FORMATS
 from obsgen.outputs.common import FORMAT_FOLDERS, select
@@ -69,23 +69,17 @@ def test_every_format_has_a_folder():
     assert set(FORMAT_FOLDERS) == set(OUTPUT_FORMATS)
 
 
-@pytest.mark.parametrize("replace, expected", [
-    ("formats: [rules, dashboards, grafana,", "output.formats[0]: unknown value (got 'helm')"),
-    ("rule_labels: {release: kube-prometheus-stack}", "invalid Kubernetes label value"),
-    ("namespace: monitoring", "output.kubernetes.namespace: invalid name"),
-    ("auth_password_file: /etc/alertmanager/secrets/smtp-password", "expected an absolute file path"),
+@pytest.mark.parametrize("old, new, expected", [
+    ("formats: [rules, dashboards, grafana,", "formats: [helm, dashboards, grafana,",
+     "output.formats[0]: unknown value (got 'helm')"),
+    ("rule_labels: {release: kube-prometheus-stack}", "rule_labels: {release: kube prometheus}",
+     "invalid Kubernetes label value"),
+    ("namespace: monitoring", "namespace: Monitoring", "output.kubernetes.namespace: invalid name"),
+    ("auth_password_file: /etc/alertmanager/secrets/smtp-password", "auth_password_file: secrets/smtp",
+     "expected an absolute file path"),
 ])
-def test_output_section_errors(tmp_path: Path, replace: str, expected: str):
-    broken = {
-        "formats: [rules, dashboards, grafana,": "formats: [helm, dashboards, grafana,",
-        "rule_labels: {release: kube-prometheus-stack}": "rule_labels: {release: kube prometheus}",
-        "namespace: monitoring": "namespace: Monitoring",
-        "auth_password_file: /etc/alertmanager/secrets/smtp-password": "auth_password_file: secrets/smtp",
-    }[replace]
-    text = EXAMPLE.read_text()
-    assert replace in text
-    catalog = tmp_path / "obsgen.yaml"
-    catalog.write_text(text.replace(replace, broken))
+def test_output_section_errors(tmp_path: Path, old: str, new: str, expected: str):
+    catalog = example_variant(tmp_path, old, new)
     result = run_obsgen("validate", str(catalog))
     assert result.returncode == 2
     assert expected in result.stderr
@@ -93,10 +87,8 @@ def test_output_section_errors(tmp_path: Path, replace: str, expected: str):
 
 
 def test_default_receiver_must_exist(tmp_path: Path):
-    text = EXAMPLE.read_text().replace("  alertmanager:\n    receivers:",
-                                       "  alertmanager:\n    default_receiver: nobody\n    receivers:")
-    catalog = tmp_path / "obsgen.yaml"
-    catalog.write_text(text)
+    catalog = example_variant(tmp_path, "  alertmanager:\n    receivers:",
+                              "  alertmanager:\n    default_receiver: nobody\n    receivers:")
     result = run_obsgen("validate", str(catalog))
     assert result.returncode == 2
     assert "output.alertmanager.default_receiver: unknown receiver (got 'nobody')" in result.stderr

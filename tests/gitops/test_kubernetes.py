@@ -10,7 +10,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from gitops_helpers import EXAMPLE, SHARED, run_obsgen
+from gitops_helpers import EXAMPLE, SHARED, example_variant, run_obsgen
 
 from obsgen.outputs.common import rule_files
 
@@ -120,9 +120,7 @@ def test_kustomization_lists_every_manifest(example_files):
 
 
 def test_build_warns_without_rule_labels(tmp_path: Path):
-    text = EXAMPLE.read_text().replace("    rule_labels: {release: kube-prometheus-stack}\n", "")
-    catalog = tmp_path / "obsgen.yaml"
-    catalog.write_text(text)
+    catalog = example_variant(tmp_path, "    rule_labels: {release: kube-prometheus-stack}\n", "")
     result = run_obsgen("build", str(catalog), "--out", str(tmp_path / "out"), "--format", "kubernetes")
     assert result.returncode == 0, result.stderr
     assert "warning: output.kubernetes.rule_labels is empty" in result.stderr

@@ -1,6 +1,6 @@
 """The compose stack's Prometheus and Alertmanager configurations, run natively on loopback.
 
-Prometheus runs the compose configuration with its rule files; its scrape targets and
+Prometheus runs the compose configuration with its rule files. Its scrape targets and
 Alertmanager address are replaced by loopback ones, because the compose host names do not
 resolve here and the test must reach nothing but 127.0.0.1. Alertmanager runs the generated
 configuration unchanged; the test stops it before the first group_wait (30s) ends, and the

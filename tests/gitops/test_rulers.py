@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 
 from obsgen.outputs.common import rule_files
+from obsgen.outputs.rulers import mimir_files
 
 PROMTOOL = "/usr/bin/promtool"
 
@@ -66,10 +68,6 @@ def test_mimir_file_holds_every_group(example_files: dict[str, bytes], tmp_path:
 
 
 def test_mimir_source_tenants(example, example_files):
-    from dataclasses import replace
-
-    from obsgen.outputs.rulers import mimir_files
-
     output = replace(example.output, mimir_source_tenants=("team-a", "team-b"), mimir_namespace="memory")
     files = mimir_files(replace(example, output=output), example_files)
     document = yaml.safe_load(files["mimir/obsgen.rules.yaml"])
