@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,11 @@ JSONNET_EXAMPLE = EXAMPLE.with_suffix(".jsonnet")
 
 
 def test_committed_output_is_current():
-    result = run_obsgen("build", str(EXAMPLE.relative_to(REPO)), "--out", ".", "--check")
+    example = str(EXAMPLE.relative_to(REPO))
+    if os.environ.get("OBSGEN_UPDATE_GOLDEN") == "1":
+        refreshed = run_obsgen("build", example, "--out", ".")
+        assert refreshed.returncode == 0, refreshed.stderr
+    result = run_obsgen("build", example, "--out", ".", "--check")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -92,3 +97,11 @@ def test_default_receiver_must_exist(tmp_path: Path):
     result = run_obsgen("validate", str(catalog))
     assert result.returncode == 2
     assert "output.alertmanager.default_receiver: unknown receiver (got 'nobody')" in result.stderr
+
+
+def test_build_warns_about_unprovisioned_datasource(tmp_path: Path):
+    catalog = example_variant(tmp_path, "    overrides:\n      # A JVM sizes",
+                              "    overrides:\n      datasource: other-prometheus\n      # A JVM sizes")
+    result = run_obsgen("build", str(catalog), "--out", str(tmp_path / "out"), "--format", "grafana")
+    assert result.returncode == 0, result.stderr
+    assert "reference the datasource uid other-prometheus" in result.stderr
