@@ -12,6 +12,7 @@
           "for": "15m",
           "keep_firing_for": "1h",
           "labels": {
+            "app_suite": "online-boutique",
             "obsgen_service": "fleet",
             "severity": "warning",
             "team": "platform"
@@ -28,6 +29,7 @@
           "for": "5m",
           "keep_firing_for": "1h",
           "labels": {
+            "app_suite": "online-boutique",
             "obsgen_service": "fleet",
             "severity": "critical",
             "team": "platform"
@@ -43,6 +45,7 @@
           "expr": "(\n  max by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_oom_kills:increase10m{obsgen_source=~\"kubernetes\"}) > 0\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"fleet\"}",
           "for": "0s",
           "labels": {
+            "app_suite": "online-boutique",
             "obsgen_service": "fleet",
             "severity": "critical",
             "team": "platform"
@@ -59,6 +62,7 @@
           "for": "30m",
           "keep_firing_for": "30m",
           "labels": {
+            "app_suite": "online-boutique",
             "obsgen_service": "fleet",
             "severity": "warning",
             "team": "platform"
@@ -74,6 +78,7 @@
           "expr": "(\n  namespace_pod_container:obsgen_memory_working_set_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} > 1\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"fleet\"}",
           "for": "2h",
           "labels": {
+            "app_suite": "online-boutique",
             "obsgen_service": "fleet",
             "severity": "info",
             "team": "platform"

@@ -1,9 +1,9 @@
 """The build pipeline: from a catalog model to the bytes of every output file.
 
-Each generator is a pure function from the catalog to ``{relative path: bytes}``; the CLI writes
-the union. Later output formats add a generator here and need no change in the CLI. Packagers
-run after them: each also reads the files the generators produced (rules, dashboards) and
-packages them for another tool. The chosen formats then decide which files are written.
+Rule files are built here directly; every other output format is a generator, a pure function
+from the catalog to ``{relative path: bytes}``, appended to ``GENERATORS``. Packagers run after
+them: each also reads the files built so far (rules, dashboards) and packages them for another
+tool. The chosen formats then decide which files the CLI writes.
 """
 
 from __future__ import annotations
@@ -32,29 +32,38 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
 
-def rule_files(catalog: Catalog) -> dict[str, bytes]:
-    return {rule_file.path: render_rule_file(rule_file.groups, catalog.name)
-            for rule_file in build_rule_files(catalog)}
+#: Every output format; rule files come first and are built in ``build_outputs`` itself.
+GENERATORS: list[Generator] = []
 
-
-GENERATORS: list[Generator] = [rule_files]
-
+#: Formats that package the rules and dashboards for Grafana, Kubernetes, Alertmanager and other rulers.
 PACKAGERS: list[Packager] = [grafana.files, kubernetes.files, alertmanager.files, mixin.files,
                              rulers.thanos_files, rulers.mimir_files]
 
 
-def generate(catalog: Catalog, formats: tuple[str, ...] | None = None) -> dict[str, bytes]:
-    """Return the output files of ``catalog`` in ``formats`` (default: the catalog's ``output.formats``).
+def build_outputs(catalog: Catalog, formats: tuple[str, ...] | None = None) -> tuple[dict[str, bytes], Summary]:
+    """Return the output files of ``catalog`` in ``formats`` and a summary of what they hold.
 
-    Two generators or packagers writing one path is a bug and raises RuntimeError.
+    ``formats`` defaults to the catalog's ``output.formats``. Two generators or packagers
+    writing one path is a bug and raises RuntimeError.
     """
-    files: dict[str, bytes] = {}
+    built = build_rule_files(catalog)
+    files = {rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
+    summary = Summary()
+    for rule_file in built:
+        summary.rule_groups += len(rule_file.groups)
+        for group in rule_file.groups:
+            for rule in group["rules"]:  # type: ignore[union-attr]
+                if "alert" in rule:
+                    service = rule["labels"]["obsgen_service"]
+                    summary.alerts_by_service[service] = summary.alerts_by_service.get(service, 0) + 1
     for generator in GENERATORS:
         _add(files, generator(catalog))
     base = dict(files)
     for packager in PACKAGERS:
         _add(files, packager(catalog, base))
-    return select(files, formats or output_of(catalog).formats)
+    files = select(files, formats or output_of(catalog).formats)
+    summary.files = len(files)
+    return files, summary
 
 
 def _add(files: dict[str, bytes], new: Mapping[str, bytes]) -> None:
@@ -64,14 +73,6 @@ def _add(files: dict[str, bytes], new: Mapping[str, bytes]) -> None:
         files[path] = content
 
 
-def summarize(catalog: Catalog, files: dict[str, bytes]) -> Summary:
-    """Count files, rule groups and alerts per service of a build."""
-    summary = Summary(files=len(files))
-    for rule_file in build_rule_files(catalog):
-        summary.rule_groups += len(rule_file.groups)
-        for group in rule_file.groups:
-            for rule in group["rules"]:  # type: ignore[union-attr]
-                if "alert" in rule:
-                    service = rule["labels"]["obsgen_service"]
-                    summary.alerts_by_service[service] = summary.alerts_by_service.get(service, 0) + 1
-    return summary
+def generate(catalog: Catalog, formats: tuple[str, ...] | None = None) -> dict[str, bytes]:
+    """Return the output files of ``catalog`` in ``formats`` (default: the catalog's ``output.formats``)."""
+    return build_outputs(catalog, formats)[0]

@@ -8,7 +8,7 @@ from obsgen.catalog.spec import OUTPUT_FORMATS
 from obsgen.catalog.validation import output_of
 from obsgen.cli.common import ext_str_option, load_catalog, resolve_catalog_path
 from obsgen.errors import OutputError
-from obsgen.generate import generate, summarize
+from obsgen.generate import build_outputs
 from obsgen.outputs.warnings import output_warnings
 from obsgen.writers.output import compare, write_tree
 
@@ -31,7 +31,7 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
     path = resolve_catalog_path(catalog)
     model = load_catalog(path, ext_vars)
     chosen = tuple(name for name in OUTPUT_FORMATS if name in formats) or output_of(model).formats
-    files = generate(model, chosen)
+    files, summary = build_outputs(model, chosen)
     for warning in output_warnings(model, chosen):
         click.echo(f"obsgen: warning: {warning}", err=True)
 
@@ -50,7 +50,6 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
         removed = write_tree(out_dir, files)
     except (OSError, OutputError) as error:
         raise click.ClickException(f"cannot write to {out_dir}: {error}") from None
-    summary = summarize(model, files)
     click.echo(f"wrote {summary.files} files to {out_dir}: {summary.rule_groups} rule groups")
     for service, count in sorted(summary.alerts_by_service.items()):
         click.echo(f"  {service}: {count} alerts")

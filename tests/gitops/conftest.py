@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitops_helpers import EXAMPLE, build_with_dashboards, write_files
+
+from .helpers import EXAMPLE, build_with_dashboards, write_files
 
 from obsgen import catalog as catalog_package
 from obsgen.catalog.model import Catalog

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gitops_helpers import example_variant, run_obsgen
+
+from .helpers import example_variant, run_obsgen
 
 AMTOOL = "/usr/bin/amtool"
 #: Alertmanager fields that hold a secret in the configuration itself; obsgen uses the *_file forms.

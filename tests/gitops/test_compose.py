@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 
 import yaml
-from gitops_helpers import REPO
+
+from .helpers import REPO
 
 COMPOSE = REPO / "compose" / "docker-compose.yml"
 PROMETHEUS_CONFIG = REPO / "compose" / "prometheus" / "prometheus.yml"

@@ -8,7 +8,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
-from gitops_helpers import REPO
+
+from .helpers import REPO
 
 COMPOSE = REPO / "compose" / "docker-compose.yml"
 

@@ -10,7 +10,9 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
-from gitops_helpers import EXAMPLE, SHARED, example_variant, run_obsgen
+from tests.conftest import EXAMPLE, SHARED
+
+from .helpers import example_variant, run_obsgen
 
 from obsgen.outputs.common import rule_files
 

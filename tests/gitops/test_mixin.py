@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gitops_helpers import REPO
+
+from .helpers import REPO
 
 JSONNET = "/usr/bin/jsonnet"
 EXPRESSION = """

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gitops_helpers import REPO, free_port
+
+from .helpers import REPO, free_port
 
 COMPOSE_PROMETHEUS = REPO / "compose" / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONFIG = REPO / "alertmanager" / "alertmanager.yml"

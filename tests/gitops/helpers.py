@@ -12,13 +12,9 @@ from pathlib import Path
 
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.spec import OUTPUT_FORMATS
-from obsgen.generate import GENERATORS, PACKAGERS
+from obsgen.generate import PACKAGERS, generate
 from obsgen.outputs.common import select
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "online-boutique" / "obsgen.yaml"
-#: Fixtures shared between projects sit beside the clone in CI; tests that need them skip without.
-SHARED = REPO.parent / "shared"
+from tests.conftest import EXAMPLE, REPO
 
 
 def run_obsgen(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -60,17 +56,15 @@ def build_with_dashboards(model: Catalog, formats: tuple[str, ...] = OUTPUT_FORM
     The packaging formats read dashboards from the generated files. The samples let their tests
     cover ConfigMaps, folders and the mixin's dashboards even when no dashboards generator exists.
     """
-    files: dict[str, bytes] = {}
-    for generator in GENERATORS:
-        files.update(generator(model))
-    if not any(path.startswith("dashboards/") for path in files):
+    base = generate(model, ("rules", "dashboards"))
+    if not any(path.startswith("dashboards/") for path in base):
         uid = model.defaults.datasource
-        files["dashboards/obsgen-fleet.json"] = sample_dashboard("obsgen-fleet", "Fleet memory", uid)
-        files["dashboards/obsgen-node.json"] = sample_dashboard("obsgen-node", "Node memory", uid)
+        base["dashboards/obsgen-fleet.json"] = sample_dashboard("obsgen-fleet", "Fleet memory", uid)
+        base["dashboards/obsgen-node.json"] = sample_dashboard("obsgen-node", "Node memory", uid)
         for service in model.services:
-            files[f"dashboards/services/{service.name}.json"] = sample_dashboard(
+            base[f"dashboards/services/{service.name}.json"] = sample_dashboard(
                 f"obsgen-{service.name}", f"{service.name} memory", service.settings.datasource)
-    base = dict(files)
+    files = dict(base)
     for packager in PACKAGERS:
         files.update(packager(model, base))
     return select(files, formats)
