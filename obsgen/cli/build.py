@@ -19,8 +19,9 @@ from obsgen.writers.output import compare, write_tree
               help="Folder that receives alerts/ and the other outputs.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 and list the files that differ from what the catalog generates.")
-@click.option("--format", "formats", multiple=True, type=click.Choice(OUTPUT_FORMATS),
-              help="Output format to write; repeat for several. Default: output.formats of the catalog.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(OUTPUT_FORMATS), metavar="FORMAT",
+              help=f"Output format to write ({', '.join(OUTPUT_FORMATS)}); repeat for several. "
+                   f"Default: output.formats of the catalog.")
 @ext_str_option
 def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple[str, ...],
                   ext_vars: dict[str, str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .helpers import EXAMPLE, REPO, example_variant, run_obsgen
 
@@ -31,9 +32,10 @@ def test_jsonnet_ext_str_changes_catalog(tmp_path: Path):
     result = run_obsgen("build", str(JSONNET_EXAMPLE), "--ext-str", "namespace=shop", "--out", str(tmp_path),
                         "--format", "rules")
     assert result.returncode == 0, result.stderr
-    recording = (tmp_path / "alerts" / "obsgen-recording.rules.yaml").read_text()
-    assert 'namespace=~"shop"' in recording
-    assert 'namespace=~"default"' not in recording
+    recording = yaml.safe_load((tmp_path / "alerts" / "obsgen-recording.rules.yaml").read_text())
+    expressions = "\n".join(rule["expr"] for group in recording["groups"] for rule in group["rules"])
+    assert 'namespace=~"shop"' in expressions
+    assert 'namespace=~"default"' not in expressions
 
 
 def test_jsonnet_missing_ext_str_is_reported(tmp_path: Path):
