@@ -1,9 +1,10 @@
 """The Alertmanager configuration: one route per team to the team's receiver, and an inhibition.
 
-Secrets never reach the output: the catalog only accepts file paths for them (``*_file`` fields
-and ``credentials_file``), which Alertmanager reads when it sends a notification. A receiver that
-the catalog does not configure is written with no integration; users who template their
-Alertmanager configuration fill it in there.
+The catalog accepts secrets only as file paths (``*_file`` fields and ``credentials_file``), which
+Alertmanager reads itself, so no secret value reaches the output. The one exception is a webhook
+``url``, written as given, which must therefore carry no token. A receiver that the catalog does
+not configure is written with no integration; users who template their Alertmanager
+configuration fill it in there.
 """
 
 from __future__ import annotations
