@@ -3,10 +3,10 @@
 Prometheus runs the compose configuration with its rule files. Its scrape targets and
 Alertmanager address are replaced by loopback ones, because the compose host names do not
 resolve here and the test must reach nothing but 127.0.0.1. Alertmanager runs the generated
-configuration with its route tree and inhibition unchanged, but each receiver's integrations are
-replaced by a webhook to a loopback server named after the receiver: the example's receivers
-would otherwise mail, page and post to hosts outside this machine. The webhook calls then show
-which receiver each alert reached.
+configuration with its route tree and inhibition unchanged. Only each receiver's integrations
+are replaced by a webhook to a loopback server, at a path named after the receiver, because the
+example's receivers would mail, page and post to hosts outside this machine. The webhook calls
+then show which receiver each alert reached.
 """
 
 from __future__ import annotations
