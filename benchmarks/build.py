@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -40,14 +41,22 @@ def catalog_text(services: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def time_build(catalog: str, out: str, repeat: int) -> float:
-    best = float("inf")
+def time_build(catalog: str, out: str, repeat: int) -> tuple[float, float]:
+    """Return the best wall-clock seconds and the best CPU seconds (user + system) of ``repeat`` builds.
+
+    CPU time is printed beside wall time because it does not grow when other work shares the machine.
+    """
+    best_wall = best_cpu = float("inf")
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "obsgen", "build", catalog, "--out", out], check=True,
                        stdout=subprocess.DEVNULL)
-        best = min(best, time.perf_counter() - start)
-    return best
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
+    return best_wall, best_cpu
 
 
 def main() -> None:
@@ -64,12 +73,14 @@ def main() -> None:
             catalog = os.path.join(folder, f"catalog-{size}.yaml")
             with open(catalog, "w") as handle:
                 handle.write(catalog_text(size))
-            results[size] = time_build(catalog, os.path.join(folder, f"out-{size}"), args.repeat)
-            print(f"{size:>6} services: {results[size]:6.2f} s  ({results[size] / size * 1000:.2f} ms per service)")
+            wall, cpu = time_build(catalog, os.path.join(folder, f"out-{size}"), args.repeat)
+            results[size] = (wall, cpu)
+            print(f"{size:>6} services: {wall:6.2f} s wall, {cpu:6.2f} s CPU ({wall / size * 1000:.2f} ms per service)")
     if 1000 in results and 5000 in results:
-        print(f"5,000 / 1,000 services: {results[5000] / results[1000]:.2f}x (target at most 6x)")
+        print(f"5,000 / 1,000 services: {results[5000][0] / results[1000][0]:.2f}x wall, "
+              f"{results[5000][1] / results[1000][1]:.2f}x CPU (target at most 6x)")
     if 1000 in results:
-        print(f"1,000 services: {results[1000]:.2f} s (target under 3 s)")
+        print(f"1,000 services: {results[1000][0]:.2f} s wall (target under 3 s)")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ Packager = Callable[[Catalog, Mapping[str, bytes]], dict[str, bytes]]
 
 @dataclass
 class Summary:
-    """What a build produced, for the one-screen report the CLI prints."""
+    """Counts of a build's outputs, for the report the CLI prints."""
 
     files: int = 0
     rule_groups: int = 0

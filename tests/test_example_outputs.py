@@ -28,3 +28,12 @@ def test_example_rules_pass_promtool_check():
     assert len(rule_files) == 14
     result = check_rules(rule_files)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_catalog_reference_is_current():
+    from obsgen.catalog.reference import render
+
+    path = REPO / "docs" / "catalog.md"
+    if os.environ.get("OBSGEN_UPDATE_GOLDEN") == "1":
+        path.write_text(render())
+    assert path.read_text() == render(), "run OBSGEN_UPDATE_GOLDEN=1 scripts/test.sh tests/test_example_outputs.py"

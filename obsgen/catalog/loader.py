@@ -1,7 +1,7 @@
 """Read a catalog file into plain Python values and remember where each value was written.
 
-YAML is composed into nodes first so that every key keeps its line and column; the validation
-step uses them to point at the exact spot of a problem. Jsonnet catalogs are evaluated with the
+YAML is composed into nodes first, so every key and value keeps its line and column. The
+validation step uses them to point at the exact spot of a problem. Jsonnet catalogs are evaluated with the
 jsonnet library and carry no positions (every problem points at line 1).
 """
 

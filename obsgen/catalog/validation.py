@@ -1,7 +1,7 @@
 """Check a parsed catalog against the v1 spec and map it to the internal model.
 
-Every check is a small function that returns a normalised value or records a ``Problem``; the
-walk goes on after a problem so that one run reports everything wrong with a file.
+Every check is a small function that returns a normalised value or records a ``Problem``. The
+walk goes on after a problem, so one run reports everything wrong with a file.
 """
 
 from __future__ import annotations
