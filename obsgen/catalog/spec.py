@@ -267,7 +267,8 @@ MIMIR_OUTPUT = Struct({
 }, "Rule files for the Grafana Mimir and Cortex rulers.")
 
 OUTPUT = Struct({
-    "formats": Field("formats", "Outputs to write: " + ", ".join(OUTPUT_FORMATS) + ".", ["rules", "dashboards"],
+    "formats": Field("formats", "Outputs to write, each into its own top-level folder; obsgen build "
+                     "--format replaces this list for one run.", ["rules", "dashboards"],
                      choices=OUTPUT_FORMATS),
     "grafana": Field(GRAFANA_OUTPUT, GRAFANA_OUTPUT.doc),
     "kubernetes": Field(KUBERNETES_OUTPUT, KUBERNETES_OUTPUT.doc),
