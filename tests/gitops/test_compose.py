@@ -45,6 +45,7 @@ def test_exporter_built_from_repo_dockerfile():
     build = compose_config()["services"]["obsgen-exporter"]["build"]
     assert build["context"] == str(REPO)
     assert build["dockerfile"] == "exporters/Dockerfile"
+    assert (REPO / build["dockerfile"]).is_file()
 
 
 def test_promtool_accepts_prometheus_config():
