@@ -1,10 +1,10 @@
 """Guest side of the end-to-end test: a Kubernetes node running the scenario's workloads.
 
 Runs as root inside the test VM (see tests/vm/harness.py). It lays out the cgroups and kubelet
-log folders of a node with the systemd cgroup driver and containerd (reusing the helpers of the
-exporter's real-kernel test), starts obsgen-exporter listening on all addresses, and then acts
-as the kubelet and the runtime for the workloads of scenario.py: it starts each container in its
-own cgroup, and when one dies it removes the cgroup at once, as runtimes do, and restarts the
+log folders of a node with the systemd cgroup driver and containerd, with the helpers of the
+exporter's real-kernel test, and starts obsgen-exporter listening on all addresses. Then it acts
+as the kubelet and the runtime for the workloads of scenario.py. It starts each container in its
+own cgroup. When one dies, it removes the cgroup at once, as runtimes do, and restarts the
 container in a new cgroup (new container ID, same pod) after the kubelet's back-off.
 
 Every step is appended to an events file (JSON lines) in the exchange folder, which the host
@@ -21,23 +21,25 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.e2e import scenario
 from tests.e2e.scenario import Workload
 from tests.vm.guest_node import (
-    CONTAINER_LOG_DIR, MIB, POD_LOG_DIR, ROOT, Container, Pod, add_container, allocate_until_killed,
-    make_cgroup, remove_cgroup, spawn, touch_anon, write,
+    CONTAINER_LOG_DIR, LISTEN, MIB, POD_LOG_DIR, ROOT, Container, Pod, add_container, allocate_until_killed,
+    make_cgroup, remove_cgroup, spawn, touch_anon, wait_for_exporter, write,
 )
+
+# wait_for_exporter polls LISTEN, so the exporter must listen on that port.
+assert LISTEN.endswith(f":{scenario.EXPORTER_PORT}"), (LISTEN, scenario.EXPORTER_PORT)
 
 EXPORTER_CGROUP = "system.slice/obsgen-exporter.service"
 POLL_SECONDS = 0.25
 
 
 class EventLog:
-    """Append-only JSON-lines file; each line is flushed at once so the host sees it."""
+    """Append-only JSON-lines file. Each line is flushed and synced at once, so the host reads it soon."""
 
     def __init__(self, path: str) -> None:
         self._handle = open(path, "a", buffering=1)
@@ -85,7 +87,7 @@ def run_leak(workload: Workload) -> None:
 
 
 def crashloop_runner(spike_after: float) -> Callable[[Workload], None]:
-    """Return a workload that holds ``base_mib`` and after ``spike_after`` seconds allocates until killed."""
+    """Return a workload that keeps ``base_mib`` and after ``spike_after`` seconds allocates until killed."""
 
     def run(workload: Workload) -> None:
         held = touch_anon(workload.base_mib)
@@ -181,20 +183,6 @@ def start_exporter(command: list[str]) -> subprocess.Popen[bytes]:
         stdout=log, stderr=subprocess.STDOUT,
         preexec_fn=lambda: write(f"{ROOT}/{EXPORTER_CGROUP}/cgroup.procs", str(os.getpid())),
     )
-
-
-def wait_for_exporter(process: subprocess.Popen[bytes], seconds: float) -> None:
-    url = f"http://127.0.0.1:{scenario.EXPORTER_PORT}/metrics"
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=30) as response:
-                response.read()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def main(argv: list[str]) -> int:

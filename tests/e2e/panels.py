@@ -1,9 +1,9 @@
 """The panel queries of generated Grafana dashboards, with their template variables filled in.
 
 There is no Grafana server in the tests, so this module does what Grafana does before it sends a
-panel's query to Prometheus: it resolves each template variable to the value its dashboard
-selects (for "All", the variable's ``allValue`` or the alternation of every value its
-``label_values`` query finds), and replaces Grafana's built-in interval variables.
+panel's query to Prometheus. It resolves each template variable to the value its dashboard
+selects. For "All" that is the variable's ``allValue``, or else the alternation of every value
+its ``label_values`` query finds. It also replaces Grafana's built-in interval variables.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ def webhook(sink_url: str, receiver: str) -> dict[str, Any]:
 def minimal_config(catalog: Catalog, sink_url: str) -> dict[str, Any]:
     """Return a route-per-team configuration with the short timings a test needs.
 
-    group_wait of 1 s delivers a new alert almost at once; group_interval of 5 s (one scrape
-    interval) delivers changes to a group, such as a resolved alert, soon after.
+    A group_wait of 1 s delivers a new alert almost at once. A group_interval of 5 s delivers
+    changes to a group, such as a resolved alert, soon after.
     """
     receivers = sorted({team.receiver for team in catalog.teams} | {UNROUTED})
     return {

@@ -29,8 +29,8 @@ class Workload:
 
     ``behaviour`` is one of STEADY (a constant base with a short allocation burst every
     ``period``), LEAK (grows by ``rate_mib_per_s`` until its limit kills it, with the same
-    bursts), CRASHLOOP (holds ``base_mib``, then allocates until killed after ``spike_after[i]``
-    seconds of run i; the last run never spikes) and THROTTLED (holds ``base_mib`` above its
+    bursts), CRASHLOOP (keeps ``base_mib``, then allocates until killed after ``spike_after[i]``
+    seconds of run i; the last run never spikes) and THROTTLED (keeps ``base_mib`` above its
     memory.high and keeps allocating and freeing ``burst_mib``).
     """
 

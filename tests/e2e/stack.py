@@ -89,8 +89,8 @@ def prometheus_config(rule_globs: Sequence[str], exporter_target: str, alertmana
                       scrape_interval_s: int, job: str) -> str:
     """Return a Prometheus configuration that scrapes the exporter and alerts to Alertmanager.
 
-    The scrape timeout equals the interval: the exporter under software emulation can take
-    seconds to answer, and a timed-out scrape marks every series stale.
+    The scrape timeout equals the interval, because the exporter under software emulation can
+    take seconds to respond, and a timed-out scrape marks every series stale.
     """
     interval = f"{scrape_interval_s}s"
     config = {

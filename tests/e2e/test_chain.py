@@ -1,10 +1,10 @@
 """End to end: from a catalog to pages, on a real kernel, a real Prometheus and a real Alertmanager.
 
-One scenario run feeds every test below. ``obsgen build`` turns catalog.yaml into rules; a VM
-with cgroup v2 runs the workloads of scenario.py as a Kubernetes node would, with obsgen-exporter
-serving their memory over the VM's one forwarded port; Debian's Prometheus scrapes it and
-evaluates the generated rules; Debian's Alertmanager routes the alerts per team to webhooks that
-a sink on 127.0.0.1 records. The tests then check what the on-call engineers received, and
+One scenario run feeds every test below. ``obsgen build`` turns catalog.yaml into rules. A VM
+with cgroup v2 runs the workloads of scenario.py as a Kubernetes node would, and obsgen-exporter
+serves their memory over the VM's one forwarded port. Debian's Prometheus scrapes it and
+evaluates the generated rules, and Debian's Alertmanager routes the alerts per team to webhooks
+that a sink on 127.0.0.1 records. The tests then check what the on-call engineers received, and
 run every panel query of the generated dashboards against that Prometheus.
 
 All times are host times (Unix seconds): the host stamps each guest event when it reads it from
@@ -13,7 +13,6 @@ the exchange folder, and Prometheus' alert start times use the same clock.
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import subprocess
@@ -22,9 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -33,6 +30,7 @@ from obsgen.catalog.model import Catalog
 from obsgen.rules.alerts import LEAK, NEAR_LIMIT, OOM_KILLED, THROTTLED
 from tests.conftest import require_binary
 from tests.e2e import panels, routing, scenario, stack
+from tests.e2e.records import Alert, Event, EventReader, alerts_of
 from tests.e2e.scenario import Workload
 from tests.vm import harness
 
@@ -47,7 +45,7 @@ SCENARIO_DEADLINE_S = 480
 EVENT_POLL_S = 0.25
 #: Slack between a kill and its host stamp: the poll interval plus the exchange share's delay.
 STAMP_SLACK_S = EVENT_POLL_S + 1.0
-# NOTE: the exporter source knows a container only while its cgroup exists, so the OOM alert of a
+# NOTE: the exporter source has series of a container only while its cgroup exists, so the OOM alert of a
 # killed container waits for the kubelet's restart (10 s, then 20 s) to see the container again.
 # The bound is that back-off plus four scrape intervals, which cover the scrape that sees the new
 # container, the three rule groups that pass it on (each evaluated every 5 s) and delivery.
@@ -59,27 +57,6 @@ EXPECTED_ALERTS = {
     "checkout": {OOM_KILLED},
     "thumbnailer": {THROTTLED},
 }
-
-
-@dataclass(frozen=True)
-class Event:
-    """A guest event (started, oom_kill, exited, ...) with the host time it was read."""
-
-    name: str
-    host_time: float
-    fields: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One alert in one webhook notification."""
-
-    received: float
-    receiver: str
-    status: str
-    name: str
-    labels: dict[str, str]
-    starts_at: float
 
 
 @dataclass
@@ -148,51 +125,6 @@ def exporter_job(catalog: Catalog) -> str:
     match = re.search(r'\bjob\s*=\s*"([^"]+)"', catalog.selectors.exporter)
     assert match, f"the test needs a job matcher in scrape_selectors.exporter, got {catalog.selectors.exporter!r}"
     return match[1]
-
-
-class EventReader:
-    """Reads the guest's events file as it grows and stamps each new line with the host time."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-
-    def read(self) -> list[Event]:
-        if not self.path.exists():
-            return []
-        with open(self.path) as handle:
-            handle.seek(self.offset)
-            text = handle.read()
-        complete = text[: text.rfind("\n") + 1]
-        self.offset += len(complete.encode())
-        now = time.time()
-        events = []
-        for line in complete.splitlines():
-            record = json.loads(line)
-            events.append(Event(record.pop("event"), now, record))
-        return events
-
-
-def alerts_of(notifications: list[stack.Notification]) -> list[Alert]:
-    """Flatten webhook notifications into one Alert per alert they carry."""
-    alerts = []
-    for notification in notifications:
-        for alert in notification.payload.get("alerts", []):
-            starts = alert.get("startsAt", "")
-            alerts.append(Alert(notification.received, notification.receiver, alert.get("status", ""),
-                                alert.get("labels", {}).get("alertname", ""), dict(alert.get("labels", {})),
-                                _rfc3339(starts)))
-    return alerts
-
-
-def _rfc3339(text: str) -> float:
-    """Parse Alertmanager's RFC 3339 time (nanosecond fraction allowed) into Unix seconds."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text)
-    if match is None:
-        return float("nan")
-    zone = "+00:00" if match[3] == "Z" else match[3]
-    whole = datetime.fromisoformat(match[1] + zone).timestamp()
-    return whole + float("0" + match[2]) if match[2] else whole
 
 
 def receiver_of(catalog: Catalog, workload: Workload) -> str:
