@@ -132,7 +132,7 @@ def _exists(dir_fd: int, name: str) -> bool:
 
 def cgroup_labels(cgroup: str, identity: ident.CgroupIdentity, names: KubernetesNames) -> dict[str, str]:
     """Return the label set of one cgroup; unknown labels are left out, not set to ""."""
-    labels = {"cgroup": cgroup, "kind": identity.kind}
+    labels = {"cgroup": cgroup, "cgroup_kind": identity.kind}
     for label in ("pod_uid", "qos_class", "container_id", "container_runtime", "systemd_unit"):
         value = getattr(identity, label)
         if value:
@@ -190,12 +190,11 @@ def add_reading(families: _Families, labels: dict[str, str], reading: CgroupRead
         for event, count in (events or {}).items():
             families.add(metric, {**labels, "event": event}, count)
     if reading.pressure is not None:
-        # On this family "kind" is the PSI line (some or full), so the cgroup
-        # kind moves to "cgroup_kind". PSI totals are in microseconds.
-        pressure_labels = {**labels, "cgroup_kind": labels["kind"]}
-        families.add(m.MEMORY_PRESSURE, {**pressure_labels, "kind": "some"}, reading.pressure.some / 1e6)
+        # "kind" is the PSI line (some or full), as the kernel names it. PSI
+        # totals are in microseconds.
+        families.add(m.MEMORY_PRESSURE, {**labels, "kind": "some"}, reading.pressure.some / 1e6)
         if reading.pressure.full is not None:
-            families.add(m.MEMORY_PRESSURE, {**pressure_labels, "kind": "full"}, reading.pressure.full / 1e6)
+            families.add(m.MEMORY_PRESSURE, {**labels, "kind": "full"}, reading.pressure.full / 1e6)
 
 
 def _add_stat(families: _Families, labels: dict[str, str], stat: dict[str, int], memory_stat: str) -> None:
