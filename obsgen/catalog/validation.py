@@ -323,7 +323,8 @@ def _settings(values: dict[str, Any]) -> model.Settings:
         near_limit=model.NearLimit(near["warning"], near["critical"], near["for"], near["critical_for"],
                                    near["keep_firing_for"]),
         leak=model.Leak(leak["enabled"], leak["window"], leak["horizon"], leak["fast_window"],
-                        leak["fast_horizon"], leak["floor_window"], leak["min_growth"], leak["for"],
+                        leak["fast_horizon"], leak["floor_window"], leak["min_growth"], leak["warm_up"], leak["drop_window"],
+                        leak["max_drop"], leak["for"],
                         leak["keep_firing_for"], leak["unlimited_node_share"], leak["severity"]),
         oom=model.Oom(oom["window"], oom["severity"]),
         over_request=model.OverRequest(over["enabled"], over["ratio"], over["for"], over["severity"]),
@@ -341,6 +342,9 @@ def _check_settings(checker: Checker, values: dict[str, Any], path: Path) -> Non
     if not leak["floor_window"] < leak["fast_window"] < leak["window"]:
         checker.problem(path + ("leak",), "leak windows must grow: floor_window < fast_window < window",
                         fix="shorten floor_window or lengthen window")
+    if leak["drop_window"] < leak["window"]:
+        checker.problem(path + ("leak", "drop_window"), "drop_window must not be shorter than window",
+                        fix="lengthen drop_window or shorten window")
     if leak["fast_horizon"] > leak["horizon"]:
         checker.problem(path + ("leak", "fast_horizon"), "fast_horizon must not exceed horizon")
 
