@@ -1,7 +1,7 @@
 """Score obsgen's memory alerts against two common rule sets on labelled Kubernetes traces.
 
-The yardstick is alertq (``evaluate.py``), kept beside the repository in ``../shared/alertq``; set
-``OBSGEN_ALERTQ`` or pass ``--alertq`` to use another copy. The script:
+The yardstick is alertq (``evaluate.py``), found in ``shared/alertq`` next to the repository
+folder. Set ``OBSGEN_ALERTQ`` or pass ``--alertq`` to use another copy. The script:
 
 1. runs ``obsgen build benchmarks/alertq/fleet.yaml`` into a temporary folder;
 2. merges the groups of every generated rule file into one file, because alertq reads one;
@@ -9,7 +9,8 @@ The yardstick is alertq (``evaluate.py``), kept beside the repository in ``../sh
 4. prints the comparison and, unless ``--no-write``, replaces the "Alert quality" section of
    ``docs/benchmarks.md`` with it.
 
-Without alertq it says so and exits with status 0: this is a benchmark, not a test.
+Without alertq it prints why it skipped and exits with status 0, because this is a benchmark, not
+a test.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ FAMILY_ORDER = ("leak", "oom", "usage")
 
 
 def default_alertq() -> Path:
-    """Return the alertq folder: ``$OBSGEN_ALERTQ``, else ``../shared/alertq`` beside the repository."""
+    """Return the alertq folder: ``$OBSGEN_ALERTQ``, else ``shared/alertq`` next to the repository folder."""
     return Path(os.environ.get("OBSGEN_ALERTQ") or REPO.parent / "shared" / "alertq")
 
 
@@ -162,6 +163,7 @@ def replace_section(document: str, text: str) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, prefix=f".{path.name}.") as handle:
         handle.write(text)
@@ -169,9 +171,10 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the comparison; return the exit status (0 also when alertq is absent)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--alertq", type=Path, default=default_alertq(),
-                        help="alertq folder (default: $OBSGEN_ALERTQ or ../shared/alertq beside the repository)")
+                        help="alertq folder (default: $OBSGEN_ALERTQ, else shared/alertq next to the repository folder)")
     parser.add_argument("--corpus", default="corpus-dev", help="corpus folder inside alertq (default: corpus-dev)")
     parser.add_argument("--catalog", type=Path, default=CATALOG, help="catalog to build (default: %(default)s)")
     parser.add_argument("--obsgen-only", action="store_true", help="skip the baselines (for quick iterations)")
@@ -203,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     per_alert = {alert["alert"]: alert["family"] for alert in results[0][1]["alerts"]}  # type: ignore[index]
     command = "python3 benchmarks/alert_quality.py"
-    DOC_TEXT = DOC.read_text() if DOC.exists() else ""
-    write_atomically(DOC, replace_section(DOC_TEXT, section(table, command, args.corpus, per_alert)))
+    current = DOC.read_text() if DOC.exists() else ""
+    write_atomically(DOC, replace_section(current, section(table, command, args.corpus, per_alert)))
     print(f"wrote the table to {DOC.relative_to(REPO)}")
     return 0
 

@@ -6,7 +6,7 @@ A complete catalog::
     name: online-boutique
     defaults:
       sources: [kubernetes]          # kubernetes (cAdvisor + kube-state-metrics), exporter, or both
-      near_limit: {warning: 0.9, critical: 0.97}
+      near_limit: {warning: 0.95, critical: 0.98}
       leak: {window: 6h, horizon: 12h}
       runbook_url: https://runbooks.example.com/memory#{alert_lower}
     teams:

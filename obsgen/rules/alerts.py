@@ -102,7 +102,7 @@ def near_limit(owner: Owner) -> list[Rule]:
 
 
 def oom_killed(owner: Owner) -> Rule:
-    """Every OOM kill, from any listed source; resolves once no kill happened for one window."""
+    """Alert on every OOM kill seen by any listed source. The alert resolves after a window without kills."""
     oom = owner.settings.oom
     group = promql.by(names.container_labels(owner.cluster_label))
     kills = promql.selector(names.oom_kills(oom.window_s),
@@ -117,8 +117,8 @@ def oom_killed(owner: Owner) -> Rule:
 def leak(owner: Owner) -> Rule:
     """Sustained growth of the memory floor that reaches the limit within the horizon.
 
-    The floor (minimum over ``floor_window``) hides GC sawtooth and short spikes; the ceiling
-    (maximum over the same window) is what meets the limit first, so the time left is
+    The floor (minimum over ``floor_window``) hides GC sawtooth and short spikes. The ceiling
+    (maximum over the same window) meets the limit first, so the time left is
     ``(limit - ceiling) / floor slope``. Two trends are checked: a slow one over ``window`` with
     ``horizon`` and a fast one over ``fast_window`` with ``fast_horizon``. Each also requires the
     floor to have grown by ``min_growth`` of the limit over its window, which rejects flat series
@@ -145,6 +145,8 @@ def leak(owner: Owner) -> Rule:
 
     drop_window = promql.duration(settings.drop_window_s)
     drop = _series(owner, names.floor_drop(settings.floor_window_s, settings.drop_window_s))
+    # NOTE: only the kubernetes source records restarts; with the exporter alone a container stays
+    # excluded for drop_window after an OOM kill drops its memory.
     restarts = promql.selector(names.RESTARTS)
     cycling = (f"max_over_time({drop}[{drop_window}]) > {limit} * {promql.number(settings.max_drop)}\n"
                f"unless {group_on}\n"

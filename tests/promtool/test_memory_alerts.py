@@ -2,8 +2,8 @@
 
 The rules are built from a catalog with the default settings, exactly as ``obsgen build`` writes
 them. Each healthy pattern that fools common memory alerts must leave the leak and near-limit
-alerts silent for two days; each leak shape must fire the leak alert before the container
-reaches its limit; the OOM alert must notice every kill and nothing else. Expected alerts are
+alerts silent for two days. Each leak shape must fire the leak alert before the container
+reaches its limit. The OOM alert must notice every kill and nothing else. Expected alerts are
 checked with their full label sets and rendered annotations.
 
 Series are written with promtool's expanding notation (``a+bxN``: N+1 samples from a in steps of
@@ -37,8 +37,8 @@ fleet:
 """
 
 GIB = 1024**3
-#: Limit of the leak traces: not a round number, so that the projected time is never a whole
-#: second, where float rounding could flip the text humanizeDuration prints.
+#: Limit of the leak traces. It is not a round number, so the projected time seldom lands on a
+#: whole second, where float rounding could change the text humanizeDuration prints.
 LIMIT = 1_000_000_007
 STEP_S = 300  # leak and near-limit traces: one sample every 5 minutes
 PER_HOUR = 3600 // STEP_S
@@ -130,8 +130,8 @@ def container(namespace: str, pod: str, name: str, rss: Samples, limit: int | No
               restarts: Samples | None = None, oom_reason: Samples | None = None) -> list[dict[str, str]]:
     """Series of one container as cAdvisor and kube-state-metrics expose them.
 
-    ``rss`` and ``cache`` are bytes per sample (None: no sample); the working set is RSS plus the
-    cache, and the limit is reported by both sources (0 by cAdvisor when there is none).
+    ``rss`` and ``cache`` are bytes per sample (None: no sample). The working set is RSS plus the
+    cache. Both sources report the limit, cAdvisor as 0 when there is none.
     """
     cache = cache or [0 if value is not None else None for value in rss]
     present = [value is not None for value in rss]
