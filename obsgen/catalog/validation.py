@@ -417,7 +417,9 @@ def to_model(document: Document) -> model.Catalog:
                 runtime=raw.get("runtime"), description=raw.get("description", ""),
             ))
 
-    fleet_values = _merge(_defaults(spec.FLEET), values.get("fleet"))
+    # The fleet's overrides start empty: spec defaults there would hide the catalog's defaults.
+    fleet_defaults = {key: value for key, value in _defaults(spec.FLEET).items() if key != "overrides"}
+    fleet_values = _merge(fleet_defaults, values.get("fleet"))
     fleet_team = fleet_values.get("team")
     if fleet_team and fleet_team not in team_names:
         checker.problem(("fleet", "team"), "unknown team", fleet_team, "add the team under teams")
