@@ -2443,11 +2443,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.93
+                  "value": 0.97
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -2744,11 +2744,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.93
+                  "value": 0.97
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -2845,11 +2845,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.93
+                  "value": 0.97
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -4418,11 +4418,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -4719,11 +4719,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -4820,11 +4820,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -6054,11 +6054,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -6355,11 +6355,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -6456,11 +6456,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -8029,11 +8029,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -8330,11 +8330,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -8431,11 +8431,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -10004,11 +10004,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -10305,11 +10305,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -10406,11 +10406,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -11967,11 +11967,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -12268,11 +12268,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -12369,11 +12369,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -13942,11 +13942,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -14243,11 +14243,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -14344,11 +14344,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -15905,11 +15905,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -16206,11 +16206,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -16307,11 +16307,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -17880,11 +17880,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -18181,11 +18181,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -18282,11 +18282,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -19855,11 +19855,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -20156,11 +20156,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -20257,11 +20257,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -21818,11 +21818,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -22119,11 +22119,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -22220,11 +22220,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -23454,11 +23454,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -23755,11 +23755,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -23856,11 +23856,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
