@@ -16,7 +16,6 @@ standard library has no binding.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -59,9 +58,10 @@ class Inotify:
     """Minimal inotify binding: one instance, add/remove watches, read events."""
 
     def __init__(self) -> None:
-        libc_name = ctypes.util.find_library("c")
         try:
-            self._libc = ctypes.CDLL(libc_name, use_errno=True)
+            # The process's own symbols include libc's; find_library would need
+            # ldconfig, which distroless images lack.
+            self._libc = ctypes.CDLL(None, use_errno=True)
             self._add = self._libc.inotify_add_watch
             self._rm = self._libc.inotify_rm_watch
             init = self._libc.inotify_init1
