@@ -187,8 +187,13 @@ def read_text(dir_fd: int, name: str, path: str) -> str | None:
 
 
 def _read_all(fd: int, path: str) -> bytes:
-    chunks = []
-    size = 0
+    first = os.read(fd, _READ_CHUNK)
+    # A short read is the whole file: kernfs and regular files return all
+    # they have up to the requested size. This saves a syscall per file.
+    if len(first) < _READ_CHUNK:
+        return first
+    chunks = [first]
+    size = len(first)
     while True:
         chunk = os.read(fd, _READ_CHUNK)
         if not chunk:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -74,24 +75,18 @@ class _Reader:
         self._root = root.rstrip("/")
         self._on_error = on_error
 
-    def _text(self, dir_fd: int, cgroup: str, name: str) -> str | None:
-        path = f"{self._root}{cgroup.rstrip('/')}/{name}"
-        try:
-            return cgroupfs.read_text(dir_fd, name, path)
-        except CgroupFileError as error:
-            self._on_error(error)
-            return None
-
     def _parse(self, dir_fd: int, cgroup: str, name: str, parser: Callable[[str, str], _T]) -> _T | None:
-        text = self._text(dir_fd, cgroup, name)
-        if text is None:
-            return None
-        path = f"{self._root}{cgroup.rstrip('/')}/{name}"
+        # The full path is built only for an error message: this runs for
+        # every file of every cgroup.
         try:
-            return parser(text, path)
+            text = cgroupfs.read_text(dir_fd, name, name)
+            return None if text is None else parser(text, name)
         except CgroupFileError as error:
-            self._on_error(error)
+            path = f"{self._root}{cgroup.rstrip('/')}/{name}"
+            self._on_error(CgroupFileError(path, error.reason, error.detail))
             return None
+        except CgroupVanished:
+            raise CgroupVanished(f"{self._root}{cgroup.rstrip('/')}/{name}") from None
 
     def events(self, dir_fd: int, cgroup: str) -> dict[str, int] | None:
         """Read memory.events only (for OOM accounting of cgroups that are not exported)."""
@@ -206,6 +201,10 @@ class _Families:
         # the *MetricFamily.add_metric API would force every label onto every series.
         family.add_sample(name, labels, value)
 
+    def add_items(self, cgroup: CgroupLabels, name: str, label: str, items: Iterable[tuple[str, float]]) -> None:
+        for key, value in items:
+            self.add(cgroup, name, (label, key), value)
+
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._families.values())
 
@@ -231,6 +230,15 @@ class _TextLines:
             lines.append(f"{name}{{{base}}} {number}\n")
         else:
             lines.append(f'{name}{{{base},{extra[0]}="{_escape(extra[1])}"}} {number}\n')
+
+    def add_items(self, cgroup: CgroupLabels, name: str, label: str, items: Iterable[tuple[str, int]]) -> None:
+        """Add one series per (label value, value) pair; the values must be integers."""
+        lines = self._lines.get(name)
+        if lines is None:
+            lines = self._lines[name] = []
+        # Keys come from parse_flat_keyed, which admits only [a-z0-9_]: nothing to escape.
+        prefix = f"{name}{{{cgroup.text_for_metric(name)},{label}=\""
+        lines.extend([f'{prefix}{key}"}} {value}\n' for key, value in items])
 
     def render(self) -> str:
         parts = []
@@ -260,8 +268,8 @@ def add_reading(sink: SeriesSink, cgroup: CgroupLabels, reading: CgroupReading, 
         sink.add(cgroup, m.MEMORY_SWAP_CURRENT, None, reading.swap_current)
     for metric, events in ((m.MEMORY_EVENTS, reading.events), (m.MEMORY_EVENTS_LOCAL, reading.events_local),
                            (m.MEMORY_SWAP_EVENTS, reading.swap_events)):
-        for event, count in (events or {}).items():
-            sink.add(cgroup, metric, ("event", event), count)
+        if events:
+            sink.add_items(cgroup, metric, "event", events.items())
     if reading.pressure is not None:
         # PSI totals are in microseconds.
         sink.add(cgroup, m.MEMORY_PRESSURE, ("kind", "some"), reading.pressure.some / 1e6)
@@ -273,10 +281,20 @@ _STAT_METRICS = {m.STAT_BYTES: m.MEMORY_STAT, m.STAT_EVENT: m.MEMORY_STAT_EVENTS
 
 
 def _add_stat(sink: SeriesSink, cgroup: CgroupLabels, stat: dict[str, int], memory_stat: str) -> None:
+    by_metric: dict[str, list[tuple[str, int]]] = {m.MEMORY_STAT: [], m.MEMORY_STAT_EVENTS: [], m.MEMORY_STAT_OTHER: []}
+    default_only = memory_stat == STAT_DEFAULT
     for key, value in stat.items():
-        if memory_stat == STAT_DEFAULT and key not in m.DEFAULT_STAT_KEYS:
+        if default_only and key not in m.DEFAULT_STAT_KEYS:
             continue
-        sink.add(cgroup, _STAT_METRICS[m.classify_stat_key(key)], ("item", key), value)
+        by_metric[_stat_metric(key)].append((key, value))
+    for metric, items in by_metric.items():
+        if items:
+            sink.add_items(cgroup, metric, "item", items)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stat_metric(key: str) -> str:
+    return _STAT_METRICS[m.classify_stat_key(key)]
 
 
 class _StaticCollector:
