@@ -39,7 +39,7 @@ _DROP_WARNING_INTERVAL = 600.0
 
 @dataclass(frozen=True)
 class CollectorOptions:
-    """What to read and how to label it. Times are in seconds."""
+    """Collector settings: the tree to read, filters, limits and name sources. Times are in seconds."""
 
     root: str = "/sys/fs/cgroup"
     include: re.Pattern[str] | None = None
@@ -197,7 +197,7 @@ class _Families:
         labels = cgroup.for_metric(name)
         if extra is not None:
             labels = {**labels, extra[0]: extra[1]}
-        # NOTE: add_sample lets each series carry only the labels it knows;
+        # NOTE: add_sample lets each series carry only its known labels;
         # the *MetricFamily.add_metric API would force every label onto every series.
         family.add_sample(name, labels, value)
 
@@ -212,9 +212,9 @@ class _Families:
 class _TextLines:
     """Series of one scrape rendered straight to text format 0.0.4 lines.
 
-    A scrape of a large node has tens of thousands of series that share a few
-    label sets; rendering each cgroup's labels once is several times cheaper
-    than prometheus_client's per-sample rendering.
+    A scrape of a large node has tens of thousands of series but only one
+    label set per cgroup. Rendering each label set once is several times
+    cheaper than prometheus_client's per-sample rendering.
     """
 
     def __init__(self) -> None:

@@ -78,9 +78,9 @@ class OomTracker:
 
     ``grace_seconds`` is how long state of vanished pods and containers is
     kept. ``new_series_delay`` is how long a counter created after the first
-    scrape is exposed at 0 before kills counted at its creation are added: a
-    series that appears already above 0 shows no increase to ``increase()``,
-    so Prometheus would never see that kill.
+    scrape is exposed at 0 before kills counted at its creation are added.
+    A series that appears already above 0 shows no increase to
+    ``increase()``, so without the delay Prometheus would miss that kill.
     """
 
     def __init__(self, grace_seconds: float = 300.0, new_series_delay: float = 60.0) -> None:

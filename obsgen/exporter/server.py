@@ -1,6 +1,6 @@
 """A small HTTP server for /metrics and /healthz that slow clients cannot exhaust.
 
-prometheus_client's own server answers every path and has no bound on
+prometheus_client's own server (0.26) serves metrics on every path and has no bound on
 threads or request time, so this one is built on http.server with three caps:
 at most ``max_connections`` requests are handled at once (more are answered
 503 and closed), each socket operation times out after ``request_timeout``
@@ -94,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class MetricsServer(ThreadingHTTPServer):
-    """Serves ``registry`` on /metrics and a liveness answer on /healthz.
+    """HTTP server for ``registry`` on /metrics and a liveness check on /healthz.
 
     ``fast_text``, when given, renders the same registry in text format 0.0.4
     and is used instead of prometheus_client's encoder for that format.
@@ -133,7 +133,7 @@ class MetricsServer(ThreadingHTTPServer):
     def _reject_busy(self, request: socket.socket) -> None:
         self.rejected += 1
         if self.rejected == 1 or self.rejected % 100 == 0:
-            log.warning("all request slots busy; answered 503 (%d times so far)", self.rejected)
+            log.warning("all request slots busy; responded 503 (%d times so far)", self.rejected)
         try:
             request.settimeout(1.0)
             request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")

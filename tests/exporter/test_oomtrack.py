@@ -146,7 +146,7 @@ def test_new_pod_series_starts_at_zero_first(tmp_path):
     node.scrape()
     node.start(ID_A, "app")
     node.kill(ID_A)
-    # Exposed at 0 first so that increase() sees the kill once it is added.
+    # Exposed at 0 first so that increase() detects the kill once it is added.
     assert node.kills(node.scrape(advance=15), "app") == [0]
     assert node.kills(node.scrape(advance=30), "app") == [0]
     assert node.kills(node.scrape(advance=30), "app") == [1]
@@ -203,7 +203,7 @@ def test_watcher_sees_container_born_between_scrapes(watched_node):
     node = watched_node
     node.scrape()
     # Build the cgroup under a hidden name and rename it, so that its files
-    # exist when the watcher sees it, as they do on cgroupfs after mkdir.
+    # exist when the watcher gets the event, as they do on cgroupfs after mkdir.
     hidden = write_cgroup(node.pod / ".building")
     add_container_log(node.logs, "cart-1", "shop", "worker", ID_B)
     hidden.rename(node.root / node.cgroup(ID_B).lstrip("/"))
@@ -235,7 +235,7 @@ def test_tracker_conserves_kills_and_never_decreases(ops):
     started = 0
     now = 0.0
     history: dict[OomKey, list[int]] = {}
-    # The watcher only knows containers a scrape has seen or that were created
+    # The watcher only watches containers a scrape has seen or that were created
     # in a pod it already watches, i.e. after the first scrape.
     watchable: set[str] = set()
 
