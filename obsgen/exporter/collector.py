@@ -325,6 +325,7 @@ class MemoryCollector:
         self._errors: dict[tuple[str, str], int] = {}
         self._logged: set[tuple[str, str]] = set()
         self._dropped_total = 0
+        self._tracked: set[str] = set()
         self._last_drop_warning = float("-inf")
         if registry is not None:
             registry.register(self)
@@ -369,9 +370,13 @@ class MemoryCollector:
     def _scrape(self, sink: SeriesSink) -> list[Metric]:
         """Add the cgroup series to ``sink``; return the OOM and self-metric families."""
         started = time.perf_counter()
+        walk_started = self._clock()
         names = scan_names(self.options.pod_log_dir, self.options.container_log_dir)
+        self._tracked: set[str] = set()
         exported, dropped = self._walk(sink, names)
         now = self._clock()
+        if self.watcher is not None:
+            self.watcher.retain(self._tracked, walk_started)
         self.tracker.finish_scrape(names, now)
         self._dropped_total += dropped
         if dropped and now - self._last_drop_warning >= _DROP_WARNING_INTERVAL:
@@ -438,6 +443,7 @@ class MemoryCollector:
         if not identity.pod_uid or events is None or "oom_kill" not in events:
             return
         now = self._clock()
+        self._tracked.add(path)
         if identity.kind == ident.KIND_POD:
             self.tracker.observe_pod(identity.pod_uid, events["oom_kill"], now)
             if self.watcher is not None:

@@ -80,6 +80,7 @@ def write_cgroup(directory: Path, current: int = 9437184, *, limit: str = "max",
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         "cgroup.controllers": "cpu io memory pids\n",
+        "cgroup.events": "populated 1\nfrozen 0\n",
         "memory.current": f"{current}\n",
         "memory.stat": stat,
         "memory.max": f"{limit}\n",

@@ -177,7 +177,7 @@ def watched_node(tmp_path):
     from obsgen.exporter.notify import OomWatcher
 
     node = Node(tmp_path)
-    watcher = OomWatcher(str(node.root), node.collector.tracker, node.collector.record_error)
+    watcher = OomWatcher(str(node.root), node.collector.tracker, node.collector.record_error, clock=node.clock)
     node.collector.watcher = watcher
     watcher.start()
     yield node
@@ -215,6 +215,18 @@ def test_watcher_sees_container_born_between_scrapes(watched_node):
     samples = node.scrape()
     assert node.kills(samples, "worker") == [1]
     assert node.kills(samples, "") == [0]
+
+
+def test_watcher_drops_watches_of_removed_cgroups(watched_node):
+    node = watched_node
+    node.start(ID_A, "app")
+    node.start(ID_B, "sidecar")
+    node.scrape()
+    # A pod directory watch plus two files for each container.
+    assert node.collector.watcher.watch_count() == 5
+    node.remove(ID_B)
+    node.scrape()
+    assert node.collector.watcher.watch_count() == 3
 
 
 # Model-based check of the tracker alone: random kills, removals, watcher
