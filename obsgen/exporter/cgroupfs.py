@@ -223,8 +223,8 @@ class FileCache:
     """Descriptors of cgroup files kept open across scrapes and re-read from offset 0.
 
     Opening a file costs more than reading it, so each file is opened once
-    and read with ``pread`` at every scrape; kernfs regenerates the content
-    of a read at offset 0. A cgroup is known by its path and directory inode,
+    and read with ``pread`` at every scrape. kernfs regenerates the content
+    for each read at offset 0. A cgroup is known by its path and directory inode,
     so a cgroup removed and created again under the same name gets new
     descriptors. Descriptors of a removed cgroup fail with ENODEV, which
     raises :class:`CgroupVanished` and closes them; those of cgroups not seen

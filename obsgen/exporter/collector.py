@@ -207,7 +207,7 @@ class _Families:
         labels = cgroup.for_metric(name)
         if extra is not None:
             labels = {**labels, extra[0]: extra[1]}
-        # NOTE: add_sample lets each series carry only its known labels;
+        # add_sample lets each series carry only its known labels;
         # the *MetricFamily.add_metric API would force every label onto every series.
         family.add_sample(name, labels, value)
 
@@ -341,8 +341,8 @@ class _StaticCollector:
 class MemoryCollector:
     """Collector for cgroup v2 memory metrics; each ``collect()`` reads the tree anew.
 
-    Not for concurrent use without the internal lock: ``collect()`` takes it,
-    so parallel scrapes run one after the other. ``registry`` is where the
+    Thread-safe: ``collect()`` and ``render_text()`` take an internal lock, so
+    concurrent scrapes run one after the other. ``registry`` is where the
     collector registers itself (None: nowhere, for tests and ``--once``).
     """
 
@@ -353,6 +353,8 @@ class MemoryCollector:
         self.watcher: OomWatcher | None = None
         self._clock = clock
         self._lock = threading.Lock()
+        # record_error is also called by the watcher thread.
+        self._errors_lock = threading.Lock()
         self._errors: dict[tuple[str, str], int] = {}
         self._logged: set[tuple[str, str]] = set()
         self._dropped_total = 0
@@ -376,17 +378,18 @@ class MemoryCollector:
     def record_error(self, error: CgroupFileError) -> None:
         """Count a file error and log it the first time this file and reason are seen."""
         file = os.path.basename(error.path)
-        self._errors[(file, error.reason)] = self._errors.get((file, error.reason), 0) + 1
         key = (error.path, error.reason)
-        if key in self._logged:
-            return
-        if len(self._logged) < _MAX_LOGGED_ERRORS:
+        with self._errors_lock:
+            self._errors[(file, error.reason)] = self._errors.get((file, error.reason), 0) + 1
+            if key in self._logged or len(self._logged) > _MAX_LOGGED_ERRORS:
+                return
             self._logged.add(key)
-            log.warning("skipping %s: %s (logged once; counted in %s)", error.path, error.detail, m.ERRORS)
-        elif len(self._logged) == _MAX_LOGGED_ERRORS:
-            self._logged.add(("", ""))
+            first_over_limit = len(self._logged) > _MAX_LOGGED_ERRORS
+        if first_over_limit:
             log.warning("more than %d distinct file errors; further ones are only counted in %s",
                         _MAX_LOGGED_ERRORS, m.ERRORS)
+        else:
+            log.warning("skipping %s: %s (logged once; counted in %s)", error.path, error.detail, m.ERRORS)
 
     def collect(self) -> Iterator[Metric]:
         """Read the cgroup tree and yield fresh metric families."""
@@ -431,7 +434,8 @@ class MemoryCollector:
         try:
             root_fd = os.open(options.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as error:
-            self.record_error(CgroupFileError(options.root, cgroupfs.REASON_IO, f"cannot open cgroup root: {error.strerror}"))
+            detail = f"cannot open cgroup root: {error.strerror}"
+            self.record_error(CgroupFileError(options.root, cgroupfs.REASON_IO, detail))
             return 0, 0
         exported = dropped = 0
         # Identities depend only on the path and labels only on the path and
@@ -520,7 +524,9 @@ class MemoryCollector:
         duration_family = GaugeMetricFamily(m.SCRAPE_DURATION, m.HELP[m.SCRAPE_DURATION], value=duration)
         cgroups_family = GaugeMetricFamily(m.CGROUPS, m.HELP[m.CGROUPS], value=exported)
         errors_family = CounterMetricFamily(m.ERRORS, m.HELP[m.ERRORS], labels=["file", "reason"])
-        for (file, reason), count in sorted(self._errors.items()):
+        with self._errors_lock:
+            errors = sorted(self._errors.items())
+        for (file, reason), count in errors:
             errors_family.add_metric([file, reason], count)
         dropped_family = CounterMetricFamily(m.CGROUPS_DROPPED, m.HELP[m.CGROUPS_DROPPED], value=self._dropped_total)
         return [duration_family, cgroups_family, errors_family, dropped_family]
