@@ -10,11 +10,12 @@ if the client trickles bytes.
 
 from __future__ import annotations
 
-import gzip
+import itertools
 import logging
 import socket
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -67,25 +68,33 @@ class _Handler(BaseHTTPRequestHandler):
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         try:
             if encoder is generate_latest and self.server.fast_text is not None:
-                body = self.server.fast_text()
+                chunks = iter(self.server.fast_text())
+                # The first chunk reads the tree, so scrape errors surface before any header is sent.
+                first = next(chunks, b"")
             else:
-                body = encoder(self.server.registry)
+                chunks, first = iter(()), encoder(self.server.registry)
         except Exception:  # a collector bug must not kill the server thread silently
             log.exception("scrape failed")
             self._send(500, "text/plain; charset=utf-8", b"scrape failed, see the exporter log\n")
             return
-        encoding = None
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body, compresslevel=1)
-            encoding = "gzip"
-        self._send(200, content_type, body, encoding)
+        gzipped = "gzip" in self.headers.get("Accept-Encoding", "")
+        # HTTP/1.0 without Content-Length: the body ends when the connection
+        # closes, so a large scrape is never held in memory whole.
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
+        self.end_headers()
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS) if gzipped else None
+        for chunk in itertools.chain([first], chunks):
+            self.wfile.write(compressor.compress(chunk) if compressor else chunk)
+        if compressor:
+            self.wfile.write(compressor.flush())
 
-    def _send(self, status: int, content_type: str, body: bytes, encoding: str | None = None) -> None:
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        if encoding:
-            self.send_header("Content-Encoding", encoding)
         self.end_headers()
         self.wfile.write(body)
 
@@ -97,14 +106,14 @@ class MetricsServer(ThreadingHTTPServer):
     """HTTP server for ``registry`` on /metrics and a liveness check on /healthz.
 
     ``fast_text``, when given, renders the same registry in text format 0.0.4
-    and is used instead of prometheus_client's encoder for that format.
+    as chunks and is used instead of prometheus_client's encoder for that format.
     """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], registry: Collector, max_connections: int = 8,
-                 request_timeout: float = 10.0, fast_text: Callable[[], bytes] | None = None) -> None:
+                 request_timeout: float = 10.0, fast_text: Callable[[], Iterable[bytes]] | None = None) -> None:
         self.registry = registry
         self.fast_text = fast_text
         self.request_timeout = request_timeout
