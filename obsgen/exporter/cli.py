@@ -174,9 +174,9 @@ def run_once(collector: MemoryCollector, output: str | None) -> int:
 
 def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
     """Serve /metrics until SIGTERM or SIGINT; return the exit status."""
-    # The text format, which Prometheus requests by default, is rendered by
-    # the collector's fast path plus the process metrics; other formats go
-    # through prometheus_client's encoders and the full registry.
+    # Prometheus requests the text format by default, so the collector's
+    # fast path renders it, followed by the process metrics. Other formats
+    # go through prometheus_client's encoders and the full registry.
     process_registry = CollectorRegistry()
     process = ProcessCollector(registry=process_registry)
     registry = CollectorRegistry()

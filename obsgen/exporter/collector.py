@@ -226,7 +226,7 @@ class _TextLines:
     label set per cgroup. Each series is kept as a tuple that refers to its
     cgroup's rendered label set, and lines are built only while the output is
     written. That is several times cheaper than prometheus_client's
-    per-sample rendering and never holds the whole output in memory.
+    per-sample rendering, and the whole output is never in memory at once.
     """
 
     def __init__(self) -> None:

@@ -2,8 +2,8 @@
 
 prometheus_client's own server (0.26) serves metrics on every path and has no bound on
 threads or request time, so this one is built on http.server with three caps:
-at most ``max_connections`` requests are handled at once (more are answered
-503 and closed), each socket operation times out after ``request_timeout``
+at most ``max_connections`` requests are handled at once (more get a 503
+response and are closed), each socket operation times out after ``request_timeout``
 seconds, and a whole request is cut off after ``request_timeout`` seconds even
 if the client trickles bytes.
 """

@@ -127,6 +127,15 @@ def add_pod_log_dir(log_dir: Path, namespace: str, pod: str, uid: str) -> None:
     (log_dir / f"{namespace}_{pod}_{uid}").mkdir(parents=True, exist_ok=True)
 
 
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def parse_exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Parse text exposition into {(sample name, label set): value} with prometheus_client's parser."""
     from prometheus_client.parser import text_string_to_metric_families

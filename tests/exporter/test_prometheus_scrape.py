@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,13 +13,7 @@ import urllib.request
 
 import pytest
 
-from .helpers import REPO
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from .helpers import REPO, free_port
 
 
 def _query(port: int, expression: str) -> list:
@@ -43,7 +36,8 @@ def test_prometheus_ingests_exporter_output(shared_fixtures, tmp_path):
     if prometheus is None:
         pytest.fail("prometheus not installed; the README test command installs the prometheus package")
     tree = shared_fixtures / "oom"
-    exporter_port, prometheus_port = _free_port(), _free_port()
+    exporter_port, prometheus_port = free_port(), free_port()
+
     exporter = subprocess.Popen(
         [sys.executable, "-m", "obsgen.exporter.cli", "--cgroup-root", str(tree),
          "--listen-address", f"127.0.0.1:{exporter_port}", "--pod-log-dir", "", "--container-log-dir", ""],
@@ -57,6 +51,7 @@ def test_prometheus_ingests_exporter_output(shared_fixtures, tmp_path):
         [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
          f"--web.listen-address=127.0.0.1:{prometheus_port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     try:
         result = []
         deadline = time.monotonic() + 60
@@ -71,6 +66,7 @@ def test_prometheus_ingests_exporter_output(shared_fixtures, tmp_path):
     finally:
         _stop(server)
         _stop(exporter)
+
     assert result, "Prometheus stored no obsgen series within 60 s"
     assert float(result[0]["value"][1]) == 7
     assert float(up[0]["value"][1]) == 1
