@@ -151,6 +151,7 @@ class OomWatcher:
         self._watched: set[str] = set()
         self._schedules: dict[str, _ReadSchedule] = {}
         self._out_of_watches = False
+        self._overflows = 0
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="oom-watcher", daemon=True)
@@ -247,7 +248,10 @@ class OomWatcher:
         # A file watch reports IN_MODIFY with an empty name; a pod directory
         # watch reports IN_CREATE with the new child's name.
         if mask & IN_Q_OVERFLOW:
-            log.warning("inotify queue overflowed; some OOM kills may be counted without a container name")
+            self._overflows += 1
+            if self._overflows == 1 or self._overflows % 100 == 0:
+                log.warning("inotify queue overflowed (%d times so far); some OOM kills may be counted "
+                            "without a container name", self._overflows)
             return
         with self._lock:
             watch = self._watches.get(wd)
