@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -93,7 +94,8 @@ def parse_flat_keyed(text: str, path: str) -> dict[str, int]:
     # anything else goes through the line-by-line parser for a precise error.
     if _FLAT_KEYED_FILE.fullmatch(text):
         fields = text.split()
-        values = dict(zip(fields[0::2], map(int, fields[1::2])))
+        # Interned keys are shared by every cgroup's dict instead of copied per scrape.
+        values = dict(zip(map(sys.intern, fields[0::2]), map(int, fields[1::2])))
         if len(values) * 2 == len(fields) and max(values.values()) <= U64_MAX:
             return values
     return _parse_flat_keyed_lines(text, path)
