@@ -229,9 +229,9 @@ class FileCache:
     for each read at offset 0. A cgroup is known by its path and directory inode,
     so a cgroup removed and created again under the same name gets new
     descriptors. Descriptors of a removed cgroup fail with ENODEV, which
-    raises :class:`CgroupVanished` and closes them; those of cgroups not seen
-    by a scrape are closed by :meth:`end_scrape`. At most ``max_fds`` are kept;
-    past that, files are opened and closed on each read.
+    raises :class:`CgroupVanished` and closes them. Those of cgroups not seen
+    by a scrape are closed by :meth:`end_scrape`. At most ``max_fds`` are
+    kept, and past that files are opened and closed on each read.
     """
 
     def __init__(self, max_fds: int) -> None:
