@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -85,6 +86,20 @@ def parse_flat_keyed(text: str, path: str) -> dict[str, int]:
     kernels add keys, but a line that is not ``<word> <u64>`` or a repeated key
     rejects the whole file.
     """
+    # Fast path for well-formed files, checked by one regular expression;
+    # anything else goes through the line-by-line parser for a precise error.
+    if _FLAT_KEYED_FILE.fullmatch(text):
+        fields = text.split()
+        values = dict(zip(fields[0::2], map(int, fields[1::2])))
+        if len(values) * 2 == len(fields) and max(values.values()) <= U64_MAX:
+            return values
+    return _parse_flat_keyed_lines(text, path)
+
+
+_FLAT_KEYED_FILE = re.compile(r"(?:[a-z0-9_]+ [0-9]{1,20}\n)+")
+
+
+def _parse_flat_keyed_lines(text: str, path: str) -> dict[str, int]:
     values: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line:
@@ -126,7 +141,10 @@ def parse_pressure(text: str, path: str) -> PressureTotals:
 
 
 def _is_key(word: str) -> bool:
-    return bool(word) and word.isascii() and all(c.islower() or c.isdigit() or c == "_" for c in word)
+    return _KEY.fullmatch(word) is not None
+
+
+_KEY = re.compile(r"[a-z0-9_]+")
 
 
 def _u64_field(raw: str, path: str, line: str, number: int | None = None) -> int:
@@ -169,8 +187,13 @@ def read_text(dir_fd: int, name: str, path: str) -> str | None:
 
 
 def _read_all(fd: int, path: str) -> bytes:
-    chunks = []
-    size = 0
+    first = os.read(fd, _READ_CHUNK)
+    # A short read is the whole file: kernfs and regular files return all
+    # they have up to the requested size. This saves a syscall per file.
+    if len(first) < _READ_CHUNK:
+        return first
+    chunks = [first]
+    size = len(first)
     while True:
         chunk = os.read(fd, _READ_CHUNK)
         if not chunk:

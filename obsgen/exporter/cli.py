@@ -160,9 +160,7 @@ def write_atomically(path: str, data: bytes) -> None:
 
 def run_once(collector: MemoryCollector, output: str | None) -> int:
     """Print or write one scrape in the text format; return the exit status."""
-    registry = CollectorRegistry()
-    registry.register(collector)
-    data = HEADER.encode() + generate_latest(registry)
+    data = HEADER.encode() + collector.render_text()
     if output:
         write_atomically(output, data)
     else:
@@ -173,14 +171,20 @@ def run_once(collector: MemoryCollector, output: str | None) -> int:
 
 def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
     """Serve /metrics until SIGTERM or SIGINT; return the exit status."""
+    # The text format, which Prometheus requests by default, is rendered by
+    # the collector's fast path plus the process metrics; other formats go
+    # through prometheus_client's encoders and the full registry.
+    process_registry = CollectorRegistry()
+    process = ProcessCollector(registry=process_registry)
     registry = CollectorRegistry()
     registry.register(collector)
-    ProcessCollector(registry=registry)
+    registry.register(process)
     if not args.no_oom_watch:
         _start_watcher(collector)
     host, port = args.listen_address
     try:
-        server = MetricsServer((host, port), registry, args.max_connections, args.request_timeout)
+        server = MetricsServer((host, port), registry, args.max_connections, args.request_timeout,
+                               fast_text=lambda: collector.render_text() + generate_latest(process_registry))
     except OSError as error:
         log.error("cannot listen on %s:%d: %s", host, port, error.strerror)
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -11,8 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from . import cgroupfs
 from . import identity as ident
@@ -36,7 +39,7 @@ _DROP_WARNING_INTERVAL = 600.0
 
 @dataclass(frozen=True)
 class CollectorOptions:
-    """What to read and how to label it. Times are in seconds."""
+    """Collector settings: the tree to read, filters, limits and name sources. Times are in seconds."""
 
     root: str = "/sys/fs/cgroup"
     include: re.Pattern[str] | None = None
@@ -72,24 +75,18 @@ class _Reader:
         self._root = root.rstrip("/")
         self._on_error = on_error
 
-    def _text(self, dir_fd: int, cgroup: str, name: str) -> str | None:
-        path = f"{self._root}{cgroup.rstrip('/')}/{name}"
-        try:
-            return cgroupfs.read_text(dir_fd, name, path)
-        except CgroupFileError as error:
-            self._on_error(error)
-            return None
-
     def _parse(self, dir_fd: int, cgroup: str, name: str, parser: Callable[[str, str], _T]) -> _T | None:
-        text = self._text(dir_fd, cgroup, name)
-        if text is None:
-            return None
-        path = f"{self._root}{cgroup.rstrip('/')}/{name}"
+        # The full path is built only for an error message: this runs for
+        # every file of every cgroup.
         try:
-            return parser(text, path)
+            text = cgroupfs.read_text(dir_fd, name, name)
+            return None if text is None else parser(text, name)
         except CgroupFileError as error:
-            self._on_error(error)
+            path = f"{self._root}{cgroup.rstrip('/')}/{name}"
+            self._on_error(CgroupFileError(path, error.reason, error.detail))
             return None
+        except CgroupVanished:
+            raise CgroupVanished(f"{self._root}{cgroup.rstrip('/')}/{name}") from None
 
     def events(self, dir_fd: int, cgroup: str) -> dict[str, int] | None:
         """Read memory.events only (for OOM accounting of cgroups that are not exported)."""
@@ -153,63 +150,161 @@ def new_family(name: str) -> Metric:
     return GaugeMetricFamily(name, m.HELP[name])
 
 
+class CgroupLabels:
+    """The labels of one cgroup, as a dict and as rendered exposition text.
+
+    On the pressure family "kind" is the PSI line (some or full), as the
+    kernel names it, so the cgroup kind moves to "cgroup_kind" there.
+    """
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels = labels
+        self.pressure_labels = {**labels, "cgroup_kind": labels["kind"]}
+        del self.pressure_labels["kind"]
+        self.text = render_labels(self.labels)
+        self.pressure_text = render_labels(self.pressure_labels)
+
+    def for_metric(self, name: str) -> dict[str, str]:
+        """Return the base labels of ``name``'s series."""
+        return self.pressure_labels if name == m.MEMORY_PRESSURE else self.labels
+
+    def text_for_metric(self, name: str) -> str:
+        """Return the base labels of ``name``'s series as exposition text."""
+        return self.pressure_text if name == m.MEMORY_PRESSURE else self.text
+
+
+def render_labels(labels: dict[str, str]) -> str:
+    """Render labels as ``a="1",b="2"`` with the text format's escaping."""
+    return ",".join(f'{name}="{_escape(value)}"' for name, value in labels.items())
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
 class _Families:
-    """The metric families of one scrape, created on first use and yielded in a fixed order."""
+    """Series of one scrape as prometheus_client families, yielded in order of first use."""
 
     def __init__(self) -> None:
         self._families: dict[str, Metric] = {}
 
-    def add(self, name: str, labels: dict[str, str], value: float) -> None:
+    def add(self, cgroup: CgroupLabels, name: str, extra: tuple[str, str] | None, value: float) -> None:
         family = self._families.get(name)
         if family is None:
             family = self._families[name] = new_family(name)
-        # NOTE: add_sample lets each series carry only the labels it knows;
+        labels = cgroup.for_metric(name)
+        if extra is not None:
+            labels = {**labels, extra[0]: extra[1]}
+        # NOTE: add_sample lets each series carry only its known labels;
         # the *MetricFamily.add_metric API would force every label onto every series.
         family.add_sample(name, labels, value)
+
+    def add_items(self, cgroup: CgroupLabels, name: str, label: str, items: Iterable[tuple[str, float]]) -> None:
+        for key, value in items:
+            self.add(cgroup, name, (label, key), value)
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._families.values())
 
 
-def add_reading(families: _Families, labels: dict[str, str], reading: CgroupReading, memory_stat: str) -> None:
-    """Add the series of one cgroup reading to ``families``."""
+class _TextLines:
+    """Series of one scrape rendered straight to text format 0.0.4 lines.
+
+    A scrape of a large node has tens of thousands of series but only one
+    label set per cgroup. Rendering each label set once is several times
+    cheaper than prometheus_client's per-sample rendering.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+
+    def add(self, cgroup: CgroupLabels, name: str, extra: tuple[str, str] | None, value: float) -> None:
+        lines = self._lines.get(name)
+        if lines is None:
+            lines = self._lines[name] = []
+        base = cgroup.text_for_metric(name)
+        number = str(value) if isinstance(value, int) else floatToGoString(value)
+        if extra is None:
+            lines.append(f"{name}{{{base}}} {number}\n")
+        else:
+            lines.append(f'{name}{{{base},{extra[0]}="{_escape(extra[1])}"}} {number}\n')
+
+    def add_items(self, cgroup: CgroupLabels, name: str, label: str, items: Iterable[tuple[str, int]]) -> None:
+        """Add one series per (label value, value) pair; the values must be integers."""
+        lines = self._lines.get(name)
+        if lines is None:
+            lines = self._lines[name] = []
+        # Keys come from parse_flat_keyed, which admits only [a-z0-9_]: nothing to escape.
+        prefix = f"{name}{{{cgroup.text_for_metric(name)},{label}=\""
+        lines.extend([f'{prefix}{key}"}} {value}\n' for key, value in items])
+
+    def render(self) -> str:
+        parts = []
+        for name, lines in self._lines.items():
+            kind = "counter" if name.endswith("_total") else "gauge"
+            parts.append(f"# HELP {name} {m.HELP[name]}\n# TYPE {name} {kind}\n")
+            parts.extend(lines)
+        return "".join(parts)
+
+
+SeriesSink = _Families | _TextLines
+
+
+def add_reading(sink: SeriesSink, cgroup: CgroupLabels, reading: CgroupReading, memory_stat: str) -> None:
+    """Add the series of one cgroup reading to ``sink``."""
     if reading.current is not None:
-        families.add(m.MEMORY_CURRENT, labels, reading.current)
+        sink.add(cgroup, m.MEMORY_CURRENT, None, reading.current)
         if reading.stat is not None and "inactive_file" in reading.stat:
-            families.add(m.MEMORY_WORKING_SET, labels, max(0, reading.current - reading.stat["inactive_file"]))
+            sink.add(cgroup, m.MEMORY_WORKING_SET, None, max(0, reading.current - reading.stat["inactive_file"]))
     if reading.stat is not None:
-        _add_stat(families, labels, reading.stat, memory_stat)
+        _add_stat(sink, cgroup, reading.stat, memory_stat)
     for metric, value in reading.limits.items():
-        families.add(metric, labels, value)
+        sink.add(cgroup, metric, None, value)
     if reading.peak is not None:
-        families.add(m.MEMORY_PEAK, labels, reading.peak)
+        sink.add(cgroup, m.MEMORY_PEAK, None, reading.peak)
     if reading.swap_current is not None:
-        families.add(m.MEMORY_SWAP_CURRENT, labels, reading.swap_current)
+        sink.add(cgroup, m.MEMORY_SWAP_CURRENT, None, reading.swap_current)
     for metric, events in ((m.MEMORY_EVENTS, reading.events), (m.MEMORY_EVENTS_LOCAL, reading.events_local),
                            (m.MEMORY_SWAP_EVENTS, reading.swap_events)):
-        for event, count in (events or {}).items():
-            families.add(metric, {**labels, "event": event}, count)
+        if events:
+            sink.add_items(cgroup, metric, "event", events.items())
     if reading.pressure is not None:
-        # On this family "kind" is the PSI line (some or full), so the cgroup
-        # kind moves to "cgroup_kind". PSI totals are in microseconds.
-        pressure_labels = {**labels, "cgroup_kind": labels["kind"]}
-        families.add(m.MEMORY_PRESSURE, {**pressure_labels, "kind": "some"}, reading.pressure.some / 1e6)
+        # PSI totals are in microseconds.
+        sink.add(cgroup, m.MEMORY_PRESSURE, ("kind", "some"), reading.pressure.some / 1e6)
         if reading.pressure.full is not None:
-            families.add(m.MEMORY_PRESSURE, {**pressure_labels, "kind": "full"}, reading.pressure.full / 1e6)
+            sink.add(cgroup, m.MEMORY_PRESSURE, ("kind", "full"), reading.pressure.full / 1e6)
 
 
-def _add_stat(families: _Families, labels: dict[str, str], stat: dict[str, int], memory_stat: str) -> None:
+_STAT_METRICS = {m.STAT_BYTES: m.MEMORY_STAT, m.STAT_EVENT: m.MEMORY_STAT_EVENTS, m.STAT_OTHER: m.MEMORY_STAT_OTHER}
+
+
+def _add_stat(sink: SeriesSink, cgroup: CgroupLabels, stat: dict[str, int], memory_stat: str) -> None:
+    by_metric: dict[str, list[tuple[str, int]]] = {m.MEMORY_STAT: [], m.MEMORY_STAT_EVENTS: [], m.MEMORY_STAT_OTHER: []}
+    default_only = memory_stat == STAT_DEFAULT
     for key, value in stat.items():
-        if memory_stat == STAT_DEFAULT and key not in m.DEFAULT_STAT_KEYS:
+        if default_only and key not in m.DEFAULT_STAT_KEYS:
             continue
-        item_labels = {**labels, "item": key}
-        kind = m.classify_stat_key(key)
-        if kind == m.STAT_BYTES:
-            families.add(m.MEMORY_STAT, item_labels, value)
-        elif kind == m.STAT_EVENT:
-            families.add(m.MEMORY_STAT_EVENTS, item_labels, value)
-        else:
-            families.add(m.MEMORY_STAT_OTHER, item_labels, value)
+        by_metric[_stat_metric(key)].append((key, value))
+    for metric, items in by_metric.items():
+        if items:
+            sink.add_items(cgroup, metric, "item", items)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stat_metric(key: str) -> str:
+    return _STAT_METRICS[m.classify_stat_key(key)]
+
+
+class _StaticCollector:
+    """Already built families, in the shape generate_latest expects."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
 
 
 class MemoryCollector:
@@ -230,6 +325,7 @@ class MemoryCollector:
         self._errors: dict[tuple[str, str], int] = {}
         self._logged: set[tuple[str, str]] = set()
         self._dropped_total = 0
+        self._tracked: set[str] = set()
         self._last_drop_warning = float("-inf")
         if registry is not None:
             registry.register(self)
@@ -255,16 +351,32 @@ class MemoryCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Read the cgroup tree and yield fresh metric families."""
-        with self._lock:
-            families = self._scrape()
-        return iter(families)
-
-    def _scrape(self) -> list[Metric]:
-        started = time.perf_counter()
         families = _Families()
+        with self._lock:
+            extra = self._scrape(families)
+        return iter([*families, *extra])
+
+    def render_text(self) -> bytes:
+        """Read the cgroup tree and return it in text format 0.0.4.
+
+        The same series as ``collect()``, rendered without building a
+        prometheus_client sample per series.
+        """
+        lines = _TextLines()
+        with self._lock:
+            extra = self._scrape(lines)
+        return lines.render().encode() + generate_latest(_StaticCollector(extra))
+
+    def _scrape(self, sink: SeriesSink) -> list[Metric]:
+        """Add the cgroup series to ``sink``; return the OOM and self-metric families."""
+        started = time.perf_counter()
+        walk_started = self._clock()
         names = scan_names(self.options.pod_log_dir, self.options.container_log_dir)
-        exported, dropped = self._walk(families, names)
+        self._tracked: set[str] = set()
+        exported, dropped = self._walk(sink, names)
         now = self._clock()
+        if self.watcher is not None:
+            self.watcher.retain(self._tracked, walk_started)
         self.tracker.finish_scrape(names, now)
         self._dropped_total += dropped
         if dropped and now - self._last_drop_warning >= _DROP_WARNING_INTERVAL:
@@ -272,12 +384,9 @@ class MemoryCollector:
             log.warning("--max-cgroups=%d reached: %d cgroups not exported this scrape (counted in %s; "
                         "this warning repeats at most every %d s)", self.options.max_cgroups, dropped,
                         m.CGROUPS_DROPPED, int(_DROP_WARNING_INTERVAL))
-        self._add_oom_counters(families)
-        result = list(families)
-        result.extend(self._self_metrics(exported, time.perf_counter() - started))
-        return result
+        return [self._oom_counters(), *self._self_metrics(exported, time.perf_counter() - started)]
 
-    def _walk(self, families: _Families, names: KubernetesNames) -> tuple[int, int]:
+    def _walk(self, sink: SeriesSink, names: KubernetesNames) -> tuple[int, int]:
         options = self.options
         reader = _Reader(options.root, self.record_error)
         try:
@@ -300,7 +409,8 @@ class MemoryCollector:
                         if reading is None:
                             continue
                         exported += 1
-                        add_reading(families, cgroup_labels(entry.path, identity, names), reading, options.memory_stat)
+                        labels = CgroupLabels(cgroup_labels(entry.path, identity, names))
+                        add_reading(sink, labels, reading, options.memory_stat)
                         events = reading.events
                     elif identity.kind in (ident.KIND_POD, ident.KIND_CONTAINER):
                         events = reader.events(entry.dir_fd, entry.path)
@@ -333,6 +443,7 @@ class MemoryCollector:
         if not identity.pod_uid or events is None or "oom_kill" not in events:
             return
         now = self._clock()
+        self._tracked.add(path)
         if identity.kind == ident.KIND_POD:
             self.tracker.observe_pod(identity.pod_uid, events["oom_kill"], now)
             if self.watcher is not None:
@@ -342,12 +453,14 @@ class MemoryCollector:
             if self.watcher is not None:
                 self.watcher.watch_container(path, identity)
 
-    def _add_oom_counters(self, families: _Families) -> None:
+    def _oom_counters(self) -> Metric:
+        family = new_family(m.CONTAINER_OOM_KILLS)
         for key, counter in self.tracker.counters():
             labels = {"pod_uid": key.pod_uid, "container": key.container}
             if counter.namespace:
                 labels.update(namespace=counter.namespace, pod=counter.pod)
-            families.add(m.CONTAINER_OOM_KILLS, labels, counter.value)
+            family.add_sample(m.CONTAINER_OOM_KILLS, labels, counter.value)
+        return family
 
     def _self_metrics(self, exported: int, duration: float) -> list[Metric]:
         duration_family = GaugeMetricFamily(m.SCRAPE_DURATION, m.HELP[m.SCRAPE_DURATION], value=duration)

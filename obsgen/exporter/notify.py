@@ -16,7 +16,6 @@ standard library has no binding.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -34,6 +33,7 @@ from .oomtrack import OomTracker
 log = logging.getLogger(__name__)
 
 IN_MODIFY = 0x00000002
+IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 IN_Q_OVERFLOW = 0x00004000
 IN_IGNORED = 0x00008000
@@ -58,9 +58,10 @@ class Inotify:
     """Minimal inotify binding: one instance, add/remove watches, read events."""
 
     def __init__(self) -> None:
-        libc_name = ctypes.util.find_library("c")
         try:
-            self._libc = ctypes.CDLL(libc_name, use_errno=True)
+            # The process's own symbols include libc's; find_library would need
+            # ldconfig, which distroless images lack.
+            self._libc = ctypes.CDLL(None, use_errno=True)
             self._add = self._libc.inotify_add_watch
             self._rm = self._libc.inotify_rm_watch
             init = self._libc.inotify_init1
@@ -81,6 +82,10 @@ class Inotify:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), path)
         return int(wd)
+
+    def remove_watch(self, wd: int) -> None:
+        """Remove a watch; one the kernel already dropped is ignored."""
+        self._rm(self.fd, wd)
 
     def read_events(self) -> list[tuple[int, int, str]]:
         """Return pending (watch descriptor, mask, name) events without blocking."""
@@ -109,6 +114,7 @@ class _Watch:
     directory: str
     identity: ident.CgroupIdentity
     file: str  # "memory.events", "cgroup.events", or "" for a watched pod directory
+    added: float
 
 
 @dataclass
@@ -122,6 +128,8 @@ class OomWatcher:
 
     ``root`` is the cgroup root directory; cgroups are named by their path
     relative to it, as in the collector. ``on_error`` receives file errors.
+    ``clock`` must be the collector's clock, which ``retain`` compares with;
+    read scheduling always uses ``time.monotonic``.
     """
 
     def __init__(self, root: str, tracker: OomTracker, on_error: Callable[[CgroupFileError], None],
@@ -170,7 +178,7 @@ class OomWatcher:
                 return False
             directory = self._absolute(cgroup)
             files = [""] if is_pod else ["memory.events", "cgroup.events"]
-            mask = IN_CREATE | IN_ONLYDIR if is_pod else IN_MODIFY
+            mask = IN_CREATE | IN_MOVED_TO | IN_ONLYDIR if is_pod else IN_MODIFY
             for file in files:
                 target = directory + "/" + file if file else directory
                 try:
@@ -183,9 +191,30 @@ class OomWatcher:
                                     "fs.inotify.max_user_watches to fix this", target)
                     # ENOENT: the cgroup vanished, or a kernel without cgroup.events.
                     continue
-                self._watches[wd] = _Watch(cgroup, directory, identity, file)
+                self._watches[wd] = _Watch(cgroup, directory, identity, file, self._clock())
                 self._watched.add(cgroup)
             return cgroup in self._watched
+
+    def retain(self, seen: set[str], scrape_started: float) -> None:
+        """Remove watches of cgroups a scrape did not see, unless added after it started.
+
+        The kernel drops a watch when its file is deleted, but the removal of
+        a cgroup's files is not guaranteed to report it, so watches that
+        outlive their cgroup are removed here.
+        """
+        with self._lock:
+            stale = [wd for wd, watch in self._watches.items()
+                     if watch.cgroup not in seen and watch.added < scrape_started]
+            for wd in stale:
+                cgroup = self._watches.pop(wd).cgroup
+                self._inotify.remove_watch(wd)
+                self._watched.discard(cgroup)
+                self._schedules.pop(cgroup, None)
+
+    def watch_count(self) -> int:
+        """Return the number of inotify watches held."""
+        with self._lock:
+            return len(self._watches)
 
     def _run(self) -> None:
         poller = select.poll()
@@ -205,7 +234,7 @@ class OomWatcher:
             dues = [s.due for s in self._schedules.values() if s.due is not None]
         if not dues:
             return None
-        return max(0, int((min(dues) - self._clock()) * 1000) + 1)
+        return max(0, int((min(dues) - time.monotonic()) * 1000) + 1)
 
     def _handle(self, wd: int, mask: int, name: str) -> None:
         # A file watch reports IN_MODIFY with an empty name; a pod directory
@@ -224,7 +253,7 @@ class OomWatcher:
                     self._schedules.pop(watch.cgroup, None)
                 return
         if not watch.file:
-            if mask & IN_CREATE and mask & IN_ISDIR:
+            if mask & (IN_CREATE | IN_MOVED_TO) and mask & IN_ISDIR:
                 self._on_new_child(watch, name)
             return
         if mask & IN_MODIFY:
@@ -239,7 +268,7 @@ class OomWatcher:
             self._read(cgroup, self._absolute(cgroup), child_identity)
 
     def _on_modified(self, watch: _Watch) -> None:
-        now = self._clock()
+        now = time.monotonic()
         with self._lock:
             schedule = self._schedules.setdefault(watch.cgroup, _ReadSchedule())
             if watch.file == "memory.events" and now - schedule.last_read < MIN_READ_INTERVAL:
@@ -250,7 +279,7 @@ class OomWatcher:
         self._read(watch.cgroup, watch.directory, watch.identity)
 
     def _read_due(self) -> None:
-        now = self._clock()
+        now = time.monotonic()
         targets: dict[str, _Watch] = {}
         with self._lock:
             for cgroup, schedule in self._schedules.items():
@@ -280,5 +309,4 @@ class OomWatcher:
         finally:
             os.close(dir_fd)
         if "oom_kill" in events:
-            self._tracker.observe_container(cgroup, identity.pod_uid, identity.container_id,
-                                            events["oom_kill"], self._clock())
+            self._tracker.observe_container(cgroup, identity.pod_uid, identity.container_id, events["oom_kill"])

@@ -16,9 +16,10 @@ name) and feeds it from three sources:
    containers. Whatever it counts beyond the kills attributed to containers
    is added to the pod's ``container=""`` counter. A scrape reads the pod
    before its containers, so this residual never includes a kill still to be
-   attributed in the same scrape. A residual is only taken once two
-   consecutive scrapes agree on it, so a watcher read that lands just after
-   a scrape does not count one kill twice.
+   attributed in the same scrape. A kill enters the residual only one scrape
+   after the pod's counter showed it, so a watcher read that lands just after
+   a scrape does not count it twice. This assumes a watcher read takes less
+   than a scrape interval.
 
 Counters only go up. They are kept while their pod cgroup exists and for a
 grace period after it disappears.
@@ -42,13 +43,13 @@ class OomKey(NamedTuple):
 
 @dataclass
 class OomCounter:
-    """One exposed counter; ``deferred`` kills are shown once the series has been exposed at 0."""
+    """One exposed counter; ``deferred`` kills are added at ``ready_at``, after the series was exposed at 0."""
 
     namespace: str
     pod: str
     value: int = 0
     deferred: int = 0
-    created: float = 0.0
+    ready_at: float = 0.0
     last_seen: float = 0.0
 
 
@@ -67,7 +68,7 @@ class _PodState:
     hierarchical: int = 0
     attributed: int = 0
     unknown: int = 0
-    previous_residual: int | None = None
+    previous_hierarchical: int | None = None
     observed_this_scrape: bool = False
     last_seen: float = 0.0
 
@@ -77,9 +78,9 @@ class OomTracker:
 
     ``grace_seconds`` is how long state of vanished pods and containers is
     kept. ``new_series_delay`` is how long a counter created after the first
-    scrape is exposed at 0 before kills counted at its creation are added: a
-    series that appears already above 0 shows no increase to ``increase()``,
-    so Prometheus would never see that kill.
+    scrape is exposed at 0 before kills counted at its creation are added.
+    A series that appears already above 0 shows no increase to
+    ``increase()``, so without the delay Prometheus would miss that kill.
     """
 
     def __init__(self, grace_seconds: float = 300.0, new_series_delay: float = 60.0) -> None:
@@ -90,6 +91,7 @@ class OomTracker:
         self._pods: dict[str, _PodState] = {}
         self._counters: dict[OomKey, OomCounter] = {}
         self._scrapes = 0
+        self._latest = float("-inf")
 
     def observe_pod(self, pod_uid: str, hierarchical_oom_kill: int, now: float) -> None:
         """Record the pod cgroup's hierarchical ``oom_kill``; call before its containers."""
@@ -98,10 +100,18 @@ class OomTracker:
             pod.hierarchical = max(pod.hierarchical, hierarchical_oom_kill)
             pod.observed_this_scrape = True
             pod.last_seen = now
+            self._latest = max(self._latest, now)
 
-    def observe_container(self, cgroup: str, pod_uid: str, container_id: str, oom_kill: int, now: float) -> None:
-        """Record the ``oom_kill`` of a container cgroup (from a scrape or the watcher)."""
+    def observe_container(self, cgroup: str, pod_uid: str, container_id: str, oom_kill: int,
+                          now: float | None = None) -> None:
+        """Record the ``oom_kill`` of a container cgroup (from a scrape or the watcher).
+
+        ``now`` None (the watcher, which runs on its own clock) means the time of the latest scrape.
+        """
         with self._lock:
+            if now is None:
+                now = self._latest
+            self._latest = max(self._latest, now)
             state = self._containers.get(cgroup)
             if state is None:
                 state = _ContainerState(pod_uid=pod_uid, container_id=container_id, oom_kill=0)
@@ -114,14 +124,16 @@ class OomTracker:
                 state.pending += delta
                 self._pods.setdefault(pod_uid, _PodState(last_seen=now)).attributed += delta
 
-    def knows_container(self, cgroup: str) -> bool:
-        """Return whether ``cgroup`` has been observed and not yet expired."""
+    def container_oom_kills(self, cgroup: str) -> int | None:
+        """Return the last ``oom_kill`` recorded for a container cgroup, None if never observed."""
         with self._lock:
-            return cgroup in self._containers
+            state = self._containers.get(cgroup)
+            return None if state is None else state.oom_kill
 
     def finish_scrape(self, names: KubernetesNames, now: float) -> None:
         """Attribute pending kills to counters, take pod residuals and expire old state."""
         with self._lock:
+            self._latest = max(self._latest, now)
             first_scrape = self._scrapes == 0
             self._scrapes += 1
             self._release_deferred(now)
@@ -138,24 +150,28 @@ class OomTracker:
         with self._lock:
             return [(key, OomCounter(**vars(counter))) for key, counter in sorted(self._counters.items())]
 
-    def _counter(self, key: OomKey, namespace: str, pod: str, now: float) -> OomCounter:
+    def _counter(self, key: OomKey, namespace: str, pod: str, now: float, first_scrape: bool) -> OomCounter:
         counter = self._counters.get(key)
         if counter is None:
-            counter = OomCounter(namespace=namespace, pod=pod, created=now, last_seen=now)
+            # Kills found by the first scrape happened before the exporter
+            # started: they are history, not increases, so no delay.
+            ready_at = now if first_scrape else now + self._new_series_delay
+            counter = OomCounter(namespace=namespace, pod=pod, ready_at=ready_at, last_seen=now)
             self._counters[key] = counter
         elif namespace and not counter.namespace:
             counter.namespace, counter.pod = namespace, pod
         return counter
 
-    def _add(self, counter: OomCounter, kills: int, now: float, first_scrape: bool) -> None:
-        if first_scrape or now - counter.created >= self._new_series_delay:
+    @staticmethod
+    def _add(counter: OomCounter, kills: int, now: float) -> None:
+        if now >= counter.ready_at:
             counter.value += kills
         else:
             counter.deferred += kills
 
     def _release_deferred(self, now: float) -> None:
         for counter in self._counters.values():
-            if counter.deferred and now - counter.created >= self._new_series_delay:
+            if counter.deferred and now >= counter.ready_at:
                 counter.value += counter.deferred
                 counter.deferred = 0
 
@@ -170,29 +186,28 @@ class OomTracker:
                 namespace, pod = _pod_names(state.pod_uid, names)
         else:
             namespace, pod = _pod_names(state.pod_uid, names)
-        counter = self._counter(state.key, namespace, pod, now)
+        counter = self._counter(state.key, namespace, pod, now, first_scrape)
         counter.last_seen = max(counter.last_seen, state.last_seen)
         if state.pending:
-            self._add(counter, state.pending, now, first_scrape)
+            self._add(counter, state.pending, now)
             state.pending = 0
 
     def _apply_residual(self, pod_uid: str, pod: _PodState, names: KubernetesNames, now: float, first_scrape: bool) -> None:
-        residual = pod.hierarchical - pod.attributed
-        if pod.previous_residual is None and not first_scrape:
-            # A pod seen for the first time after start-up: anything it shows
-            # happened since the last scrape, so it still gets the two-scrape check.
-            agreed = 0
-        elif pod.previous_residual is None:
-            agreed = residual
+        if pod.previous_hierarchical is None:
+            # Kills a pod shows at the exporter's first scrape are history and
+            # are taken at once. A pod first seen later waits one scrape.
+            unattributed = pod.hierarchical - pod.attributed if first_scrape else 0
         else:
-            agreed = min(residual, pod.previous_residual)
-        pod.previous_residual = residual
+            # Only kills already counted by the previous scrape: any watcher
+            # read for them has landed by now, so none is counted twice.
+            unattributed = pod.previous_hierarchical - pod.attributed
+        pod.previous_hierarchical = pod.hierarchical
         namespace, pod_name = _pod_names(pod_uid, names)
-        counter = self._counter(OomKey(pod_uid, ""), namespace, pod_name, now)
+        counter = self._counter(OomKey(pod_uid, ""), namespace, pod_name, now, first_scrape)
         counter.last_seen = now
-        if agreed > pod.unknown:
-            self._add(counter, agreed - pod.unknown, now, first_scrape)
-            pod.unknown = agreed
+        if unattributed > pod.unknown:
+            self._add(counter, unattributed - pod.unknown, now)
+            pod.unknown = unattributed
 
     def _expire(self, now: float) -> None:
         limit = now - self._grace

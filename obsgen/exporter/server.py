@@ -1,6 +1,6 @@
 """A small HTTP server for /metrics and /healthz that slow clients cannot exhaust.
 
-prometheus_client's own server answers every path and has no bound on
+prometheus_client's own server (0.26) serves metrics on every path and has no bound on
 threads or request time, so this one is built on http.server with three caps:
 at most ``max_connections`` requests are handled at once (more are answered
 503 and closed), each socket operation times out after ``request_timeout``
@@ -14,10 +14,11 @@ import gzip
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_metrics(self) -> None:
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         try:
-            body = encoder(self.server.registry)
+            if encoder is generate_latest and self.server.fast_text is not None:
+                body = self.server.fast_text()
+            else:
+                body = encoder(self.server.registry)
         except Exception:  # a collector bug must not kill the server thread silently
             log.exception("scrape failed")
             self._send(500, "text/plain; charset=utf-8", b"scrape failed, see the exporter log\n")
@@ -90,14 +94,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class MetricsServer(ThreadingHTTPServer):
-    """Serves ``registry`` on /metrics and a liveness answer on /healthz."""
+    """HTTP server for ``registry`` on /metrics and a liveness check on /healthz.
+
+    ``fast_text``, when given, renders the same registry in text format 0.0.4
+    and is used instead of prometheus_client's encoder for that format.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], registry: Collector, max_connections: int = 8,
-                 request_timeout: float = 10.0) -> None:
+                 request_timeout: float = 10.0, fast_text: Callable[[], bytes] | None = None) -> None:
         self.registry = registry
+        self.fast_text = fast_text
         self.request_timeout = request_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self.rejected = 0
@@ -124,7 +133,7 @@ class MetricsServer(ThreadingHTTPServer):
     def _reject_busy(self, request: socket.socket) -> None:
         self.rejected += 1
         if self.rejected == 1 or self.rejected % 100 == 0:
-            log.warning("all request slots busy; answered 503 (%d times so far)", self.rejected)
+            log.warning("all request slots busy; responded 503 (%d times so far)", self.rejected)
         try:
             request.settimeout(1.0)
             request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
