@@ -201,6 +201,7 @@ def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
     server.server_close()
     if collector.watcher is not None:
         collector.watcher.stop()
+    collector.close()
     log.info("stopped")
     return 0
 

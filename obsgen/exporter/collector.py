@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import re
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -71,16 +72,22 @@ class CgroupReading:
 class _Reader:
     """Reads one cgroup directory, sending file errors to ``on_error``."""
 
-    def __init__(self, root: str, on_error: Callable[[CgroupFileError], None]) -> None:
+    def __init__(self, root: str, files: cgroupfs.FileCache, on_error: Callable[[CgroupFileError], None]) -> None:
         self._root = root.rstrip("/")
+        self._files = files
         self._on_error = on_error
+        self._missing_file = False
 
-    def _parse(self, dir_fd: int, cgroup: str, name: str, parser: Callable[[str, str], _T]) -> _T | None:
+    def _parse(self, entry: cgroupfs.WalkEntry, name: str, parser: Callable[[str, str], _T]) -> _T | None:
         # The full path is built only for an error message: this runs for
         # every file of every cgroup.
+        cgroup = entry.path
         try:
-            text = cgroupfs.read_text(dir_fd, name, name)
-            return None if text is None else parser(text, name)
+            text = self._files.read(entry.dir_fd, cgroup, entry.inode, name, name)
+            if text is None:
+                self._missing_file = True
+                return None
+            return parser(text, name)
         except CgroupFileError as error:
             path = f"{self._root}{cgroup.rstrip('/')}/{name}"
             self._on_error(CgroupFileError(path, error.reason, error.detail))
@@ -88,34 +95,37 @@ class _Reader:
         except CgroupVanished:
             raise CgroupVanished(f"{self._root}{cgroup.rstrip('/')}/{name}") from None
 
-    def events(self, dir_fd: int, cgroup: str) -> dict[str, int] | None:
+    def events(self, entry: cgroupfs.WalkEntry) -> dict[str, int] | None:
         """Read memory.events only (for OOM accounting of cgroups that are not exported)."""
-        return self._parse(dir_fd, cgroup, "memory.events", cgroupfs.parse_flat_keyed)
+        return self._parse(entry, "memory.events", cgroupfs.parse_flat_keyed)
 
-    def read(self, dir_fd: int, cgroup: str) -> CgroupReading | None:
+    def read(self, entry: cgroupfs.WalkEntry) -> CgroupReading | None:
         """Read every memory file of a cgroup; None when it has no memory controller.
 
         Raise CgroupVanished when the cgroup was removed during the read.
         """
+        is_root = entry.path == "/"
+        self._missing_file = False
         reading = CgroupReading()
-        reading.current = self._parse(dir_fd, cgroup, "memory.current", cgroupfs.parse_u64)
-        if reading.current is None and cgroup != "/" and not _exists(dir_fd, "memory.current"):
+        reading.current = self._parse(entry, "memory.current", cgroupfs.parse_u64)
+        if reading.current is None and not is_root and not _exists(entry.dir_fd, "memory.current"):
             # No memory controller enabled here (or the cgroup is gone).
             return None
-        reading.stat = self._parse(dir_fd, cgroup, "memory.stat", cgroupfs.parse_flat_keyed)
+        reading.stat = self._parse(entry, "memory.stat", cgroupfs.parse_flat_keyed)
         for file, metric, _help in m.LIMIT_FILES:
-            value = self._parse(dir_fd, cgroup, file, cgroupfs.parse_limit)
+            value = self._parse(entry, file, cgroupfs.parse_limit)
             if isinstance(value, int):
                 reading.limits[metric] = value
-        reading.peak = self._parse(dir_fd, cgroup, "memory.peak", cgroupfs.parse_u64)
-        reading.swap_current = self._parse(dir_fd, cgroup, "memory.swap.current", cgroupfs.parse_u64)
-        reading.events = self.events(dir_fd, cgroup)
-        reading.events_local = self._parse(dir_fd, cgroup, "memory.events.local", cgroupfs.parse_flat_keyed)
-        reading.swap_events = self._parse(dir_fd, cgroup, "memory.swap.events", cgroupfs.parse_flat_keyed)
-        reading.pressure = self._parse(dir_fd, cgroup, "memory.pressure", cgroupfs.parse_pressure)
-        if cgroup != "/" and not _exists(dir_fd, "memory.current"):
-            # Removed while we read: drop the partial reading.
-            raise CgroupVanished(cgroup)
+        reading.peak = self._parse(entry, "memory.peak", cgroupfs.parse_u64)
+        reading.swap_current = self._parse(entry, "memory.swap.current", cgroupfs.parse_u64)
+        reading.events = self.events(entry)
+        reading.events_local = self._parse(entry, "memory.events.local", cgroupfs.parse_flat_keyed)
+        reading.swap_events = self._parse(entry, "memory.swap.events", cgroupfs.parse_flat_keyed)
+        reading.pressure = self._parse(entry, "memory.pressure", cgroupfs.parse_pressure)
+        # A missing file means an older kernel, or a cgroup removed during the
+        # read (open fails with ENOENT then). Drop the partial reading of the latter.
+        if self._missing_file and not is_root and not _exists(entry.dir_fd, "memory.current"):
+            raise CgroupVanished(entry.path)
         return reading
 
 
@@ -197,7 +207,7 @@ class _Families:
         labels = cgroup.for_metric(name)
         if extra is not None:
             labels = {**labels, extra[0]: extra[1]}
-        # NOTE: add_sample lets each series carry only its known labels;
+        # add_sample lets each series carry only its known labels;
         # the *MetricFamily.add_metric API would force every label onto every series.
         family.add_sample(name, labels, value)
 
@@ -297,6 +307,27 @@ def _stat_metric(key: str) -> str:
     return _STAT_METRICS[m.classify_stat_key(key)]
 
 
+def _descriptor_budget() -> int:
+    """Return how many cgroup files may stay open, raising the soft RLIMIT_NOFILE to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 64
+    # Leave room for sockets, directory descriptors of the walk and inotify.
+    return max(0, min(soft, 1 << 20) - in_use - 256)
+
+
 class _StaticCollector:
     """Already built families, in the shape generate_latest expects."""
 
@@ -310,8 +341,8 @@ class _StaticCollector:
 class MemoryCollector:
     """Collector for cgroup v2 memory metrics; each ``collect()`` reads the tree anew.
 
-    Not for concurrent use without the internal lock: ``collect()`` takes it,
-    so parallel scrapes run one after the other. ``registry`` is where the
+    Thread-safe: ``collect()`` and ``render_text()`` take an internal lock, so
+    concurrent scrapes run one after the other. ``registry`` is where the
     collector registers itself (None: nowhere, for tests and ``--once``).
     """
 
@@ -322,11 +353,16 @@ class MemoryCollector:
         self.watcher: OomWatcher | None = None
         self._clock = clock
         self._lock = threading.Lock()
+        # record_error is also called by the watcher thread.
+        self._errors_lock = threading.Lock()
         self._errors: dict[tuple[str, str], int] = {}
         self._logged: set[tuple[str, str]] = set()
         self._dropped_total = 0
         self._tracked: set[str] = set()
         self._last_drop_warning = float("-inf")
+        self._files = cgroupfs.FileCache(_descriptor_budget())
+        self._identities: dict[str, ident.CgroupIdentity] = {}
+        self._labels: dict[str, tuple[object, CgroupLabels]] = {}
         if registry is not None:
             registry.register(self)
 
@@ -334,20 +370,26 @@ class MemoryCollector:
         """Return empty families so that registering does not read cgroupfs."""
         return [new_family(name) for name in m.HELP]
 
+    def close(self) -> None:
+        """Close the cgroup files kept open between scrapes."""
+        with self._lock:
+            self._files.close()
+
     def record_error(self, error: CgroupFileError) -> None:
         """Count a file error and log it the first time this file and reason are seen."""
         file = os.path.basename(error.path)
-        self._errors[(file, error.reason)] = self._errors.get((file, error.reason), 0) + 1
         key = (error.path, error.reason)
-        if key in self._logged:
-            return
-        if len(self._logged) < _MAX_LOGGED_ERRORS:
+        with self._errors_lock:
+            self._errors[(file, error.reason)] = self._errors.get((file, error.reason), 0) + 1
+            if key in self._logged or len(self._logged) > _MAX_LOGGED_ERRORS:
+                return
             self._logged.add(key)
-            log.warning("skipping %s: %s (logged once; counted in %s)", error.path, error.detail, m.ERRORS)
-        elif len(self._logged) == _MAX_LOGGED_ERRORS:
-            self._logged.add(("", ""))
+            first_over_limit = len(self._logged) > _MAX_LOGGED_ERRORS
+        if first_over_limit:
             log.warning("more than %d distinct file errors; further ones are only counted in %s",
                         _MAX_LOGGED_ERRORS, m.ERRORS)
+        else:
+            log.warning("skipping %s: %s (logged once; counted in %s)", error.path, error.detail, m.ERRORS)
 
     def collect(self) -> Iterator[Metric]:
         """Read the cgroup tree and yield fresh metric families."""
@@ -372,7 +414,7 @@ class MemoryCollector:
         started = time.perf_counter()
         walk_started = self._clock()
         names = scan_names(self.options.pod_log_dir, self.options.container_log_dir)
-        self._tracked: set[str] = set()
+        self._tracked = set()
         exported, dropped = self._walk(sink, names)
         now = self._clock()
         if self.watcher is not None:
@@ -388,32 +430,37 @@ class MemoryCollector:
 
     def _walk(self, sink: SeriesSink, names: KubernetesNames) -> tuple[int, int]:
         options = self.options
-        reader = _Reader(options.root, self.record_error)
+        reader = _Reader(options.root, self._files, self.record_error)
         try:
             root_fd = os.open(options.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as error:
-            self.record_error(CgroupFileError(options.root, cgroupfs.REASON_IO, f"cannot open cgroup root: {error.strerror}"))
+            detail = f"cannot open cgroup root: {error.strerror}"
+            self.record_error(CgroupFileError(options.root, cgroupfs.REASON_IO, detail))
             return 0, 0
         exported = dropped = 0
-        identities: dict[str, ident.CgroupIdentity] = {}
+        # Identities depend only on the path and labels only on the path and
+        # the names, so both are kept across scrapes for the cgroups still there.
+        previous_identities, self._identities = self._identities, {}
+        previous_labels, self._labels = self._labels, {}
         try:
             for entry in cgroupfs.walk(root_fd, options.max_depth, self.record_error):
-                identity = self._identity(entry.path, identities)
+                identity = previous_identities.get(entry.path) or self._identity(entry.path)
+                self._identities[entry.path] = identity
                 wanted = self._wanted(entry.path)
                 if wanted and exported >= options.max_cgroups:
                     dropped += 1
                     wanted = False
                 try:
                     if wanted:
-                        reading = reader.read(entry.dir_fd, entry.path)
+                        reading = reader.read(entry)
                         if reading is None:
                             continue
                         exported += 1
-                        labels = CgroupLabels(cgroup_labels(entry.path, identity, names))
+                        labels = self._cgroup_labels(entry.path, identity, names, previous_labels)
                         add_reading(sink, labels, reading, options.memory_stat)
                         events = reading.events
                     elif identity.kind in (ident.KIND_POD, ident.KIND_CONTAINER):
-                        events = reader.events(entry.dir_fd, entry.path)
+                        events = reader.events(entry)
                     else:
                         continue
                 except CgroupVanished:
@@ -421,18 +468,29 @@ class MemoryCollector:
                 self._track_oom(entry.path, identity, events)
         finally:
             os.close(root_fd)
+            self._files.end_scrape()
         return exported, dropped
 
-    def _identity(self, path: str, cache: dict[str, ident.CgroupIdentity]) -> ident.CgroupIdentity:
+    def _identity(self, path: str) -> ident.CgroupIdentity:
+        """Derive the identity of ``path``; its parent was identified earlier in the walk."""
         if path == "/":
-            identity = ident.CgroupIdentity()
+            return ident.CgroupIdentity()
+        parent_path, _, name = path.rpartition("/")
+        parent_path = parent_path or "/"
+        parent = self._identities.get(parent_path, ident.CgroupIdentity())
+        parents = parent_path.strip("/").split("/") if parent_path != "/" else []
+        return ident.identify_component(parent, name, parents)
+
+    def _cgroup_labels(self, path: str, identity: ident.CgroupIdentity, names: KubernetesNames,
+                       previous: dict[str, tuple[object, CgroupLabels]]) -> CgroupLabels:
+        names_key = (names.containers.get(identity.container_id), names.pods.get(identity.pod_uid))
+        cached = previous.get(path)
+        if cached is not None and cached[0] == names_key:
+            labels = cached[1]
         else:
-            parent_path, _, name = path.rpartition("/")
-            parent_path = parent_path or "/"
-            parent = cache.get(parent_path, ident.CgroupIdentity())
-            identity = ident.identify_component(parent, name, parent_path.strip("/").split("/") if parent_path != "/" else [])
-        cache[path] = identity
-        return identity
+            labels = CgroupLabels(cgroup_labels(path, identity, names))
+        self._labels[path] = (names_key, labels)
+        return labels
 
     def _wanted(self, path: str) -> bool:
         if self.options.include is not None and not self.options.include.search(path):
@@ -466,7 +524,9 @@ class MemoryCollector:
         duration_family = GaugeMetricFamily(m.SCRAPE_DURATION, m.HELP[m.SCRAPE_DURATION], value=duration)
         cgroups_family = GaugeMetricFamily(m.CGROUPS, m.HELP[m.CGROUPS], value=exported)
         errors_family = CounterMetricFamily(m.ERRORS, m.HELP[m.ERRORS], labels=["file", "reason"])
-        for (file, reason), count in sorted(self._errors.items()):
+        with self._errors_lock:
+            errors = sorted(self._errors.items())
+        for (file, reason), count in errors:
             errors_family.add_metric([file, reason], count)
         dropped_family = CounterMetricFamily(m.CGROUPS_DROPPED, m.HELP[m.CGROUPS_DROPPED], value=self._dropped_total)
         return [duration_family, cgroups_family, errors_family, dropped_family]

@@ -45,9 +45,12 @@ IN_CLOEXEC = os.O_CLOEXEC
 
 _EVENT_HEADER = struct.Struct("iIII")
 # memory.events changes up to 50 times a second in a cgroup above memory.high,
-# so reads it triggers are limited per cgroup. cgroup.events (the cgroup became
-# empty, as after a fatal kill) is always read at once.
-MIN_READ_INTERVAL = 1.0
+# so reads it triggers are limited per cgroup while only low/high change. A
+# cgroup at memory.max (max, oom, oom_kill change) and cgroup.events (the
+# cgroup became empty, as after a fatal kill) are always read at once, because
+# the runtime may remove the cgroup right after the kill.
+MIN_READ_INTERVAL = 0.1
+_THROTTLING_EVENTS = frozenset({"low", "high"})
 
 
 class InotifyUnavailable(Exception):
@@ -121,6 +124,10 @@ class _Watch:
 class _ReadSchedule:
     last_read: float = float("-inf")
     due: float | None = None
+    # Whether the last read saw a counter other than low/high change, as
+    # happens at memory.max right before an OOM kill: then reads are not delayed.
+    hot: bool = True
+    last_events: dict[str, int] | None = None
 
 
 class OomWatcher:
@@ -271,7 +278,8 @@ class OomWatcher:
         now = time.monotonic()
         with self._lock:
             schedule = self._schedules.setdefault(watch.cgroup, _ReadSchedule())
-            if watch.file == "memory.events" and now - schedule.last_read < MIN_READ_INTERVAL:
+            throttled = watch.file == "memory.events" and not schedule.hot
+            if throttled and now - schedule.last_read < MIN_READ_INTERVAL:
                 schedule.due = schedule.last_read + MIN_READ_INTERVAL
                 return
             schedule.last_read = now
@@ -308,5 +316,12 @@ class OomWatcher:
             return
         finally:
             os.close(dir_fd)
+        with self._lock:
+            schedule = self._schedules.get(cgroup)
+            if schedule is not None:
+                previous = schedule.last_events
+                schedule.hot = previous is None or any(
+                    value != previous.get(key) for key, value in events.items() if key not in _THROTTLING_EVENTS)
+                schedule.last_events = events
         if "oom_kill" in events:
             self._tracker.observe_container(cgroup, identity.pod_uid, identity.container_id, events["oom_kill"])

@@ -204,14 +204,16 @@ def test_max_cgroups_drops_and_counts(tmp_path, caplog):
 
 
 def test_vanished_cgroup_is_skipped_silently(tmp_path):
+    from obsgen.exporter.cgroupfs import FileCache, WalkEntry
     from obsgen.exporter.collector import _Reader
 
     cgroup = write_cgroup(tmp_path / "gone.scope")
     errors = []
     fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        entry = WalkEntry("/gone.scope", 1, fd, os.fstat(fd).st_ino)
         shutil.rmtree(cgroup)
-        assert _Reader(str(tmp_path), errors.append).read(fd, "/gone.scope") is None
+        assert _Reader(str(tmp_path), FileCache(100), errors.append).read(entry) is None
     finally:
         os.close(fd)
     assert errors == []
