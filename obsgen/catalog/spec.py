@@ -83,13 +83,15 @@ LEAK = Struct({
     "horizon": Field("duration", "Alert when the slow trend reaches the limit within this time.", "12h"),
     "fast_window": Field("duration", "Window of the fast trend, which catches leaks that fill the limit in "
                          "a few hours.", "1h"),
-    "fast_horizon": Field("duration", "Alert when the fast trend reaches the limit within this time.", "2h"),
+    "fast_horizon": Field("duration", "Alert when the fast trend reaches the limit within this time. Keep it "
+                          "short: a JVM's old-generation ramp grows as fast as a leak but stops below "
+                          "the limit.", "1h"),
     "floor_window": Field("duration", "The memory floor is the minimum over this window; it hides "
                           "garbage-collection sawtooth and short spikes.", "30m"),
     "min_growth": Field("fraction", "Ignore growth smaller than this share of the limit over either "
                         "window.", 0.05),
-    "warm_up": Field("duration", "Judge no container whose pod is younger than this: start-up ramps, "
-                     "caches filling and a JVM's first old-generation cycle look like fast growth.", "6h"),
+    "warm_up": Field("duration", "Judge no container whose pod is younger than this, because start-up "
+                     "ramps and caches filling look like fast growth.", "3h"),
     "drop_window": Field("duration", "A floor that fell by more than max_drop within this window (without a "
                          "restart) is cyclic, such as a daily cycle or a slow GC cycle, not a leak; one day "
                          "covers a daily cycle.", "24h"),

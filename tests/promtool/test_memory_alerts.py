@@ -191,14 +191,14 @@ def projected_seconds(rss: Samples, limit: int, index: int) -> Fraction | None:
     """Return the leak alert's value at sample ``index`` under the default settings, or None.
 
     The default catalog: floor and ceiling over 30 minutes, a 6 h trend within 12 h, a 1 h trend
-    within 2 h, and growth of at least 5% of the limit over the trend's window.
+    within 1 h, and growth of at least 5% of the limit over the trend's window.
     """
     floor_w = 30 * 60 // STEP_S
     floors = [_window(rss, i, floor_w, min) for i in range(len(rss))]
     ceiling = _window(rss, index, floor_w, max)
     if ceiling is None or floors[index] is None:
         return None
-    for window_h, horizon_h in ((6, 12), (1, 2)):
+    for window_h, horizon_h in ((6, 12), (1, 1)):
         width = window_h * PER_HOUR
         points = [(i, f) for i in range(max(index - width, 0), index + 1) if (f := floors[i]) is not None]
         old = floors[index - width] if index >= width else None
@@ -253,9 +253,13 @@ def fires_at(rss: Samples, limit: int, index: int) -> Fraction:
     return seconds
 
 
+#: How many steps from the requested index leak_check may move on to find a clear value.
+CANDIDATES = 4
+
+
 def leak_check(rss: Samples, limit: int, index: int, who: tuple[str, str, str]) -> dict[str, object]:
     """One ``alert_rule_test`` at or just after ``index`` where the leak alert must be firing."""
-    for candidate in range(index, index + 6):
+    for candidate in range(index, index + CANDIDATES):
         seconds = fires_at(rss, limit, candidate)
         if 0.01 < seconds - math.floor(seconds) < 0.99:
             return {"eval_time": f"{candidate * STEP_S}s", "alertname": "ContainerMemoryLeak",
@@ -278,6 +282,9 @@ def healthy_series() -> list[dict[str, str]]:
                         limit)
     old_gen = ramp(0.35 * limit, 0.86 * limit, 3 * PER_HOUR) + ramp(0.36 * limit, 0.36 * limit, 1)
     series += container("shop", "search-6c9d8b7f5c-bcdfg", "jvm", repeat(old_gen, N), limit)
+    # A new pod whose first old-generation ramp (5 h, to 88%) outlasts the warm-up.
+    slow_old_gen = ramp(0.30 * limit, 0.88 * limit, 5 * PER_HOUR) + ramp(0.31 * limit, 0.31 * limit, 1)
+    series += container("shop", "report-7d8f9g2h3j-cdfgh", "jvm", repeat(slow_old_gen, N), limit)
     # Page cache warming up to the limit over two hours while RSS stays flat.
     cache = ramp(0, 0.68 * limit, 2 * PER_HOUR) + [round(0.68 * limit)] * (N - 2 * PER_HOUR)
     series += container("shop", "promo-7f6d5c4b3d-cdfgh", "promo", [0.26 * limit] * N, limit, cache=cache)
@@ -338,7 +345,7 @@ def slow_leak() -> tuple[list[float | None], int, int]:
 def fast_leak() -> tuple[list[float | None], int, int]:
     """Flat at 45% for 8 h, then 20% of the limit an hour: the limit is reached 2.75 h later."""
     rss = [round(0.45 * LIMIT)] * _hours(8) + ramp(0.45 * LIMIT, 1.0 * LIMIT, _hours(2.75) + 1)
-    return rss, LIMIT, _hours(8 + 2.25)
+    return rss, LIMIT, _hours(8 + 2 + 1 / 3)
 
 
 def step_leak() -> tuple[list[float | None], int, int]:
@@ -378,7 +385,7 @@ def test_leak_shapes_fire_before_the_limit(rule_files: list[Path], tmp_path: Pat
     else:
         series = container(*who, rss, limit)
     # The shape is still below the limit at the check, so the alert is a warning ahead of the OOM.
-    assert max(v for v in rss[:check + 6] if v is not None) < limit
+    assert max(v for v in rss[:check + CANDIDATES] if v is not None) < limit
     quiet = {"eval_time": "5h", "alertname": "ContainerMemoryLeak", "exp_alerts": []}
     run_promtool(rule_files, [{"interval": f"{STEP_S}s", "input_series": series,
                                "alert_rule_test": [quiet, leak_check(rss, limit, check, who)]}],
@@ -393,8 +400,8 @@ def test_leak_is_warned_before_each_repeated_oom_kill(rule_files: list[Path], tm
     reason: list[float | None] = [None] * len(cycle) + [1] * (len(rss) - len(cycle))
     who = ("payments", "quote-3c4d5f6g7h-npqrs", "engine")
     series = container(*who, rss, LIMIT, restarts=restarts, oom_reason=reason)
-    # Past the warm-up, the second, third and fourth cycles are warned 30 minutes before their kill.
-    checks = [leak_check(rss, LIMIT, kill - _hours(0.5), who) for kill in (2 * len(cycle), 3 * len(cycle))]
+    # Past the warm-up, the second and third cycles are warned 20 minutes before their kill.
+    checks = [leak_check(rss, LIMIT, kill - _hours(1 / 3), who) for kill in (2 * len(cycle), 3 * len(cycle))]
     run_promtool(rule_files, [{"interval": f"{STEP_S}s", "input_series": series, "alert_rule_test": checks}],
                  tmp_path, STEP_S)
 
