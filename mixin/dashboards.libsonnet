@@ -2588,7 +2588,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -4563,7 +4563,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -6199,7 +6199,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -8174,7 +8174,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -10149,7 +10149,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -12112,7 +12112,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -14087,7 +14087,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -16050,7 +16050,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -18025,7 +18025,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -20000,7 +20000,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -21963,7 +21963,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
@@ -23599,7 +23599,7 @@
                 },
                 {
                   "color": "orange",
-                  "value": 7200.0
+                  "value": 3600.0
                 },
                 {
                   "color": "green",
