@@ -14,7 +14,7 @@ command -v jsonnet >/dev/null || need+=(jsonnet)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-[ -x /bin/busybox ] || need+=(busybox-static)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
