@@ -111,7 +111,7 @@
       "rules": [
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"adservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"adservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"adservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"adservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"adservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "adservice",
             "team": "storefront"
@@ -119,7 +119,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"cartservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"cartservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"cartservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"cartservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"cartservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "cartservice",
             "team": "checkout"
@@ -127,7 +127,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"checkoutservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"checkoutservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"checkoutservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"checkoutservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"checkoutservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "checkoutservice",
             "team": "checkout"
@@ -135,7 +135,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"currencyservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"currencyservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"currencyservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"currencyservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"currencyservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "currencyservice",
             "team": "catalog"
@@ -143,7 +143,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"emailservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"emailservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"emailservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"emailservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"emailservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "emailservice",
             "team": "checkout"
@@ -151,7 +151,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"frontend-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"frontend-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"frontend-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"frontend-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"frontend-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "frontend",
             "team": "storefront"
@@ -159,7 +159,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"loadgenerator-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"main\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"loadgenerator-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"main\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"loadgenerator-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"main\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"loadgenerator-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"main\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"loadgenerator-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"main\"})",
           "labels": {
             "obsgen_service": "loadgenerator",
             "team": "platform"
@@ -167,7 +167,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"paymentservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"paymentservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"paymentservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"paymentservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"paymentservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "paymentservice",
             "team": "checkout"
@@ -175,7 +175,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"productcatalogservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"productcatalogservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"productcatalogservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"productcatalogservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"productcatalogservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "productcatalogservice",
             "team": "catalog"
@@ -183,7 +183,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"recommendationservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"recommendationservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"recommendationservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"recommendationservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"recommendationservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "recommendationservice",
             "team": "storefront"
@@ -191,7 +191,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"redis\\\\-cart-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"redis\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"redis\\\\-cart-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"redis\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"redis\\\\-cart-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"redis\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"redis\\\\-cart-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"redis\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"redis\\\\-cart-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"redis\"})",
           "labels": {
             "obsgen_service": "redis-cart",
             "team": "checkout"
@@ -199,7 +199,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"shippingservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"shippingservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes{namespace=~\"default\", pod=~\"shippingservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_container_restarts_total{namespace=~\"default\", pod=~\"shippingservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"} or namespace_pod_container:obsgen_oom_kills:increase10m{namespace=~\"default\", pod=~\"shippingservice-(([bcdfghjklmnpqrstvwxz2456789]{6,10}-)?[bcdfghjklmnpqrstvwxz2456789]{5}|[0-9]+)\", container=~\"server\"})",
           "labels": {
             "obsgen_service": "shippingservice",
             "team": "checkout"
@@ -207,7 +207,7 @@
         },
         {
           "record": "namespace_pod_container:obsgen_service:info",
-          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes or namespace_pod_container:obsgen_container_restarts_total)\nunless on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service!=\"fleet\"}",
+          "expr": "group by (cluster, namespace, pod, container) (namespace_pod_container:obsgen_memory_working_set_bytes or namespace_pod_container:obsgen_container_restarts_total or namespace_pod_container:obsgen_oom_kills:increase10m)\nunless on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service!=\"fleet\"}",
           "labels": {
             "obsgen_service": "fleet",
             "team": "platform"

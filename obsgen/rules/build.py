@@ -52,7 +52,7 @@ def recording_file(catalog: Catalog) -> RuleFile:
         for source in catalog.sources()
     ]
     groups.append(_group(f"{names.GROUP_PREFIX}-derived", interval, derived_rules(catalog, used)))
-    groups.append(_group(f"{names.GROUP_PREFIX}-membership", interval, membership_rules(catalog)))
+    groups.append(_group(f"{names.GROUP_PREFIX}-membership", interval, membership_rules(catalog, oom_windows)))
     return RuleFile(RECORDING_FILE, groups)
 
 

@@ -49,20 +49,23 @@ def selector_matchers(selector: Selector) -> list[str]:
     return matchers
 
 
-def membership_rules(catalog: Catalog) -> list[Rule]:
+def membership_rules(catalog: Catalog, oom_windows: tuple[int, ...] = ()) -> list[Rule]:
     """Return one rule per service that labels its containers, then the fleet's catch-all rule.
 
-    A container is present while it has a working-set or restart series; the restart series
-    keeps a crash-looping container (which has no cAdvisor series between attempts) attributed.
+    A container is present while it has a working-set, restart or OOM-kill series (one per
+    window in ``oom_windows``, seconds). The restart series keeps a crash-looping container
+    (which has no cAdvisor series between attempts) attributed. The OOM-kill series does the
+    same for the exporter source, which has no series of a killed container until it restarts
+    (never, for a Job's container), so its OOM alert keeps its owner and does not flap.
     The fleet rule reads the services' results from the same evaluation, because rules of one
     group run in order.
     """
     group = promql.by(names.container_labels(catalog.cluster_label))
+    evidence = [names.WORKING_SET, names.RESTARTS] + [names.oom_kills(window) for window in oom_windows]
 
     def present(selector: Selector) -> str:
         matchers = selector_matchers(selector)
-        return (f"group {group} ({promql.selector(names.WORKING_SET, *matchers)} "
-                f"or {promql.selector(names.RESTARTS, *matchers)})")
+        return f"group {group} (" + " or ".join(promql.selector(name, *matchers) for name in evidence) + ")"
 
     rules: list[Rule] = []
     for service in catalog.services:

@@ -1,9 +1,8 @@
-"""The Alertmanager configuration of the end-to-end test: one route per catalog team.
+"""The Alertmanager configuration of the end-to-end test: the one ``obsgen build`` generated.
 
-When ``obsgen build`` wrote an Alertmanager configuration (``alertmanager/alertmanager.yml``),
-the test uses it and only points each receiver at the webhook sink. Otherwise it writes a
-minimal configuration from the catalog's teams: a route per team to the team's receiver, and a
-catch-all receiver that records anything no team claims.
+The catalog gives every receiver a webhook with a placeholder URL. The test replaces only those
+URLs, so that each receiver posts to the webhook sink under its own name. Routes, grouping and
+timings stay as generated.
 """
 
 from __future__ import annotations
@@ -13,56 +12,31 @@ from typing import Any
 
 import yaml
 
-from obsgen.catalog.model import Catalog
-
 GENERATED = Path("alertmanager") / "alertmanager.yml"
-UNROUTED = "obsgen-unrouted"
-#: Labels that make one notification group: one group per alert and container, so that every
-#: container's alert is delivered on its own.
-GROUP_BY = ["alertname", "namespace", "pod", "container"]
-
-
-def webhook(sink_url: str, receiver: str) -> dict[str, Any]:
-    """Return the webhook integration that delivers ``receiver``'s notifications to the sink."""
-    return {"url": f"{sink_url}/{receiver}", "send_resolved": True}
-
-
-def minimal_config(catalog: Catalog, sink_url: str) -> dict[str, Any]:
-    """Return a route-per-team configuration with the short timings a test needs.
-
-    A group_wait of 1 s delivers a new alert almost at once. A group_interval of 5 s delivers
-    changes to a group, such as a resolved alert, soon after.
-    """
-    receivers = sorted({team.receiver for team in catalog.teams} | {UNROUTED})
-    return {
-        "route": {
-            "receiver": UNROUTED,
-            "group_by": GROUP_BY,
-            "group_wait": "1s",
-            "group_interval": "5s",
-            "repeat_interval": "1h",
-            "routes": [{"receiver": team.receiver, "matchers": [f'team="{team.name}"']} for team in catalog.teams],
-        },
-        "receivers": [{"name": name, "webhook_configs": [webhook(sink_url, name)]} for name in receivers],
-    }
 
 
 def fill_receivers(config: dict[str, Any], sink_url: str) -> dict[str, Any]:
-    """Point every receiver of a generated configuration at the sink; nothing else changes."""
+    """Point every webhook of every receiver at ``sink_url/<receiver name>``; nothing else changes.
+
+    Raises ValueError naming a receiver without a webhook, which the test could not observe.
+    """
     for receiver in config.get("receivers", []):
-        for key in [key for key in receiver if key.endswith("_configs")]:
-            del receiver[key]
-        receiver["webhook_configs"] = [webhook(sink_url, receiver["name"])]
+        webhooks = receiver.get("webhook_configs")
+        if not webhooks:
+            raise ValueError(f"receiver {receiver['name']} has no webhook; give it one in the test catalog "
+                             "(output.alertmanager.receivers)")
+        for webhook in webhooks:
+            webhook["url"] = f"{sink_url}/{receiver['name']}"
     return config
 
 
-def alertmanager_config(build_dir: Path, catalog: Catalog, sink_url: str) -> tuple[str, bool]:
-    """Return (configuration text, whether it is the one ``obsgen build`` generated)."""
+def alertmanager_config(build_dir: Path, sink_url: str) -> str:
+    """Return the generated configuration with its webhook URLs pointed at the sink.
+
+    Raises FileNotFoundError when the build wrote no Alertmanager configuration.
+    """
     generated = build_dir / GENERATED
-    if generated.is_file():
-        config = fill_receivers(yaml.safe_load(generated.read_text()), sink_url)
-        return yaml.safe_dump(config, sort_keys=False), True
-    # NOTE: obsgen build writes no Alertmanager configuration yet. Once it does, the branch above
-    # takes over, and the catalog must then scale the route's group_wait and group_interval down
-    # like its other windows, or the second OOM alert of a group arrives minutes late.
-    return yaml.safe_dump(minimal_config(catalog, sink_url), sort_keys=False), False
+    if not generated.is_file():
+        raise FileNotFoundError(f"obsgen build wrote no {GENERATED}; list alertmanager under "
+                                "output.formats in the test catalog")
+    return yaml.safe_dump(fill_receivers(yaml.safe_load(generated.read_text()), sink_url), sort_keys=False)

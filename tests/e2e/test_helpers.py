@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-import yaml
-
 from obsgen.catalog import load
 from tests.conftest import require_binary
 from tests.e2e import panels, routing
 from tests.e2e.records import parse_time
-from tests.e2e.test_chain import CATALOG, scenario_mismatches
+from tests.e2e.test_chain import CATALOG, REPO, scenario_mismatches
 
 SINK = "http://127.0.0.1:9"
 
@@ -21,37 +20,36 @@ def test_catalog_matches_scenario() -> None:
     assert scenario_mismatches(load(str(CATALOG))) == []
 
 
-def test_minimal_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
+def test_generated_alertmanager_config_passes_amtool(tmp_path: Path) -> None:
     amtool = require_binary("amtool")
-    config = routing.minimal_config(load(str(CATALOG)), SINK)
+    build_dir = tmp_path / "build"
+    built = subprocess.run([sys.executable, "-m", "obsgen", "build", str(CATALOG), "--out", str(build_dir)],
+                           capture_output=True, text=True, cwd=REPO)
+    assert built.returncode == 0, built.stderr
     path = tmp_path / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(routing.alertmanager_config(build_dir, SINK))
 
     checked = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True)
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "webhook-sink.invalid" not in path.read_text()
 
 
-def test_minimal_config_routes_each_team() -> None:
-    catalog = load(str(CATALOG))
-    config = routing.minimal_config(catalog, SINK)
-    routes = {route["matchers"][0]: route["receiver"] for route in config["route"]["routes"]}
-
-    assert routes == {f'team="{team.name}"': team.receiver for team in catalog.teams}
-    assert config["route"]["receiver"] == routing.UNROUTED
-
-
-def test_fill_receivers_replaces_integrations_only() -> None:
+def test_fill_receivers_replaces_urls_only() -> None:
     generated = {"route": {"receiver": "web"}, "receivers": [
-        {"name": "web", "slack_configs": [{"api_url_file": "/secret"}]}, {"name": "silent"}]}
+        {"name": "web", "webhook_configs": [{"url": "http://placeholder.invalid/web", "send_resolved": True}]}]}
 
     filled = routing.fill_receivers(generated, SINK)
 
-    assert filled["route"] == {"receiver": "web"}
-    assert filled["receivers"] == [
-        {"name": "web", "webhook_configs": [{"url": f"{SINK}/web", "send_resolved": True}]},
-        {"name": "silent", "webhook_configs": [{"url": f"{SINK}/silent", "send_resolved": True}]},
-    ]
+    assert filled == {"route": {"receiver": "web"}, "receivers": [
+        {"name": "web", "webhook_configs": [{"url": f"{SINK}/web", "send_resolved": True}]}]}
+
+
+def test_fill_receivers_rejects_receiver_without_webhook() -> None:
+    generated = {"receivers": [{"name": "silent"}]}
+
+    with pytest.raises(ValueError, match="receiver silent has no webhook"):
+        routing.fill_receivers(generated, SINK)
 
 
 @pytest.mark.parametrize(("expr", "expected"), [
