@@ -69,14 +69,14 @@ STAT_BYTE_KEYS = frozenset("""
 # with them are counters; other unknown keys go to MEMORY_STAT_OTHER.
 STAT_EVENT_PREFIXES = ("pg", "pswp", "zswp", "thp_", "workingset_", "numa_")
 
-# Keys exported with --memory-stat=default: what the dashboards and rules use.
+# Keys exported with --memory-stat=default: what obsgen's rules, dashboards and
+# docs read, and what a person needs to explain a working set (the LRU lists,
+# refaults and faults). Every other key multiplies series by the cgroup count
+# for nobody; --memory-stat=all exports them.
 DEFAULT_STAT_KEYS = frozenset("""
-    anon file kernel kernel_stack pagetables percpu sock vmalloc shmem file_mapped file_dirty
-    file_writeback swapcached anon_thp inactive_anon active_anon inactive_file active_file
-    unevictable slab_reclaimable slab_unreclaimable slab
-    workingset_refault_anon workingset_refault_file workingset_activate_anon
-    workingset_activate_file workingset_restore_anon workingset_restore_file
-    pgscan pgsteal pgfault pgmajfault
+    anon file kernel shmem sock slab file_mapped file_dirty
+    inactive_anon active_anon inactive_file active_file
+    workingset_refault_anon workingset_refault_file pgfault pgmajfault
 """.split())
 
 STAT_BYTES = "bytes"

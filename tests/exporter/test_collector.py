@@ -166,6 +166,12 @@ def test_default_stat_keys_skip_unknown_and_rare(tmp_path):
     assert find(samples, "obsgen_memory_stat_other") == []
     assert find(samples, "obsgen_memory_stat_bytes", cgroup="/a.slice", item="sec_pagetables") == []
     assert find(samples, "obsgen_memory_stat_bytes", cgroup="/a.slice", item="anon") == [8388608]
+    served = {dict(labels)["item"] for name, labels in samples
+              if name.startswith("obsgen_memory_stat") and dict(labels)["cgroup"] == "/a.slice"}
+    # What the rules, dashboards and docs read; kernel_stack, pgscan and the like only with "all".
+    assert served == {"anon", "file", "kernel", "shmem", "sock", "slab", "file_mapped", "file_dirty",
+                      "inactive_anon", "active_anon", "inactive_file", "active_file",
+                      "workingset_refault_anon", "workingset_refault_file", "pgfault", "pgmajfault"}
 
 
 def test_working_set_floors_at_zero(tmp_path):
