@@ -138,10 +138,10 @@ def _exists(dir_fd: int, name: str) -> bool:
 
 
 def cgroup_labels(cgroup: str, identity: ident.CgroupIdentity, names: KubernetesNames) -> dict[str, str]:
-    """Return the label set of one cgroup; unknown labels are left out, not set to ""."""
+    """Return every identity label of one cgroup; unknown labels are left out, not set to ""."""
     # "cgroup_kind", not "kind": on the pressure family "kind" is the PSI line (some or full).
     labels = {"cgroup": cgroup, "cgroup_kind": identity.kind}
-    for label in ("pod_uid", "qos_class", "container_id", "container_runtime", "systemd_unit"):
+    for label in m.INFO_ONLY_LABELS:
         value = getattr(identity, label)
         if value:
             labels[label] = value
@@ -162,19 +162,25 @@ def new_family(name: str) -> Metric:
 
 
 class CgroupLabels:
-    """The labels of one cgroup, as a dict and as rendered exposition text."""
+    """The labels of one cgroup, as dicts and as rendered exposition text.
 
-    def __init__(self, labels: dict[str, str]) -> None:
-        self.labels = labels
+    ``labels`` are the value series' labels (``m.VALUE_LABELS``); ``info``
+    has every identity label and goes on the one ``m.CGROUP_INFO`` series.
+    """
+
+    def __init__(self, info: dict[str, str]) -> None:
+        self.info = info
+        self.labels = {name: value for name, value in info.items() if name in m.VALUE_LABELS}
         self.text = render_labels(self.labels)
+        self.info_text = render_labels(self.info)
 
     def for_metric(self, name: str) -> dict[str, str]:
-        """Return the base labels of ``name``'s series (the same for every family)."""
-        return self.labels
+        """Return the base labels of ``name``'s series."""
+        return self.info if name == m.CGROUP_INFO else self.labels
 
     def text_for_metric(self, name: str) -> str:
         """Return the base labels of ``name``'s series as exposition text."""
-        return self.text
+        return self.info_text if name == m.CGROUP_INFO else self.text
 
 
 def render_labels(labels: dict[str, str]) -> str:
@@ -262,7 +268,8 @@ SeriesSink = _Families | _TextLines
 
 
 def add_reading(sink: SeriesSink, cgroup: CgroupLabels, reading: CgroupReading, memory_stat: str) -> None:
-    """Add the series of one cgroup reading to ``sink``."""
+    """Add the series of one cgroup reading to ``sink``, its info series first."""
+    sink.add(cgroup, m.CGROUP_INFO, None, 1)
     if reading.current is not None:
         sink.add(cgroup, m.MEMORY_CURRENT, None, reading.current)
         if reading.stat is not None and "inactive_file" in reading.stat:

@@ -240,6 +240,29 @@ def test_kubernetes_names_from_log_dirs(shared_fixtures, tmp_path):
                 pod_uid=uid) == [0]
 
 
+def test_identity_labels_split_between_value_and_info_series(shared_fixtures, tmp_path):
+    tree = shared_fixtures / "k8s-systemd"
+    cgroup = _container_path(tree, CONTAINER_A)
+    container_id = cgroup.rsplit("cri-containerd-", 1)[1].removesuffix(".scope")
+    uid = "c2b9546e-0f02-40f3-adb7-f1d5cbf15150"
+    add_container_log(tmp_path / "containers", "cart-7d9f", "shop", "server", container_id)
+    samples = scrape(tree, container_log_dir=str(tmp_path / "containers"))
+    info = [dict(labels) for name, labels in samples if name == "obsgen_cgroup_info" and dict(labels)["cgroup"] == cgroup]
+    assert info == [{"cgroup": cgroup, "cgroup_kind": "container", "pod_uid": uid, "qos_class": "burstable",
+                     "container_id": container_id, "container_runtime": "containerd",
+                     "namespace": "shop", "pod": "cart-7d9f", "container": "server"}]
+    assert samples[("obsgen_cgroup_info", frozenset(info[0].items()))] == 1
+    current = [dict(labels) for name, labels in samples
+               if name == "obsgen_memory_current_bytes" and dict(labels)["cgroup"] == cgroup]
+    assert current == [{"cgroup": cgroup, "cgroup_kind": "container", "namespace": "shop", "pod": "cart-7d9f",
+                        "container": "server"}]
+    # One info series per exported cgroup, and no value series carries an info-only label.
+    assert (len([1 for name, _ in samples if name == "obsgen_cgroup_info"])
+            == find(samples, "obsgen_exporter_cgroups")[0])
+    moved = {"pod_uid", "qos_class", "container_id", "container_runtime", "systemd_unit"}
+    assert not [name for name, labels in samples if name.startswith("obsgen_memory_") and moved & dict(labels).keys()]
+
+
 def _render_text(root: Path, **options) -> str:
     options.setdefault("pod_log_dir", None)
     options.setdefault("container_log_dir", None)
