@@ -80,8 +80,8 @@ STAT_EVENT_PREFIXES = ("pg", "pswp", "zswp", "thp_", "workingset_", "numa_")
 
 # Keys exported with --memory-stat=default: what obsgen's rules, dashboards and
 # docs read, and what a person needs to explain a working set (the LRU lists,
-# refaults and faults). Every other key multiplies series by the cgroup count
-# for nobody; --memory-stat=all exports them.
+# refaults and faults). Each other key would add one series per cgroup that
+# nothing in obsgen reads; --memory-stat=all exports them.
 DEFAULT_STAT_KEYS = frozenset("""
     anon file kernel shmem sock slab file_mapped file_dirty
     inactive_anon active_anon inactive_file active_file

@@ -240,7 +240,7 @@ def test_kubernetes_names_from_log_dirs(shared_fixtures, tmp_path):
                 pod_uid=uid) == [0]
 
 
-def test_identity_labels_split_between_value_and_info_series(shared_fixtures, tmp_path):
+def test_info_series_holds_identity_labels(shared_fixtures, tmp_path):
     tree = shared_fixtures / "k8s-systemd"
     cgroup = _container_path(tree, CONTAINER_A)
     container_id = cgroup.rsplit("cri-containerd-", 1)[1].removesuffix(".scope")
