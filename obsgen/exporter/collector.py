@@ -138,10 +138,10 @@ def _exists(dir_fd: int, name: str) -> bool:
 
 
 def cgroup_labels(cgroup: str, identity: ident.CgroupIdentity, names: KubernetesNames) -> dict[str, str]:
-    """Return the label set of one cgroup; unknown labels are left out, not set to ""."""
+    """Return every identity label of one cgroup; unknown labels are left out, not set to ""."""
     # "cgroup_kind", not "kind": on the pressure family "kind" is the PSI line (some or full).
     labels = {"cgroup": cgroup, "cgroup_kind": identity.kind}
-    for label in ("pod_uid", "qos_class", "container_id", "container_runtime", "systemd_unit"):
+    for label in m.INFO_ONLY_LABELS:
         value = getattr(identity, label)
         if value:
             labels[label] = value
@@ -162,19 +162,25 @@ def new_family(name: str) -> Metric:
 
 
 class CgroupLabels:
-    """The labels of one cgroup, as a dict and as rendered exposition text."""
+    """The labels of one cgroup, as dicts and as rendered exposition text.
 
-    def __init__(self, labels: dict[str, str]) -> None:
-        self.labels = labels
+    ``labels`` are the value series' labels (``m.VALUE_LABELS``); ``info``
+    has every identity label and goes on the one ``m.CGROUP_INFO`` series.
+    """
+
+    def __init__(self, info: dict[str, str]) -> None:
+        self.info = info
+        self.labels = {name: value for name, value in info.items() if name in m.VALUE_LABELS}
         self.text = render_labels(self.labels)
+        self.info_text = render_labels(self.info)
 
     def for_metric(self, name: str) -> dict[str, str]:
-        """Return the base labels of ``name``'s series (the same for every family)."""
-        return self.labels
+        """Return the base labels of ``name``'s series."""
+        return self.info if name == m.CGROUP_INFO else self.labels
 
     def text_for_metric(self, name: str) -> str:
         """Return the base labels of ``name``'s series as exposition text."""
-        return self.text
+        return self.info_text if name == m.CGROUP_INFO else self.text
 
 
 def render_labels(labels: dict[str, str]) -> str:
@@ -217,52 +223,59 @@ class _TextLines:
     """Series of one scrape, kept compact and rendered to text format 0.0.4 in chunks.
 
     A scrape of a large node has tens of thousands of series but only one
-    label set per cgroup. Each series is kept as a tuple that refers to its
-    cgroup's rendered label set, and lines are built only while the output is
-    written. That is several times cheaper than prometheus_client's
-    per-sample rendering, and the whole output is never in memory at once.
+    label set per cgroup. Each series is kept as three entries of a flat
+    list per family: its cgroup's rendered label set, its extra label
+    (``,item="anon"``, shared by every cgroup) and its value. Lines are built
+    only while the output is written. That is several times cheaper than
+    prometheus_client's per-sample rendering, and the whole output is never
+    in memory at once. The flat list takes 24 bytes a series, where a tuple
+    per series took about 100 and set the scrape's peak memory.
     """
 
     def __init__(self) -> None:
-        # Per family: (base labels, extra label name or None, extra value, value).
-        self._rows: dict[str, list[tuple[str, str | None, str, int | str]]] = {}
+        # Per family: base labels, extra label text ("" or ',name="value"'), value; repeated.
+        self._rows: dict[str, list[str | int]] = {}
 
     def add(self, cgroup: CgroupLabels, name: str, extra: tuple[str, str] | None, value: float) -> None:
         rows = self._rows.get(name)
         if rows is None:
             rows = self._rows[name] = []
         number = value if isinstance(value, int) else floatToGoString(value)
-        if extra is None:
-            rows.append((cgroup.text_for_metric(name), None, "", number))
-        else:
-            rows.append((cgroup.text_for_metric(name), extra[0], _escape(extra[1]), number))
+        extra_text = "" if extra is None else _extra_label(extra[0], extra[1])
+        rows += (cgroup.text_for_metric(name), extra_text, number)
 
     def add_items(self, cgroup: CgroupLabels, name: str, label: str, items: Iterable[tuple[str, int]]) -> None:
         """Add one series per (label value, value) pair; the values must be integers."""
         rows = self._rows.get(name)
         if rows is None:
             rows = self._rows[name] = []
-        # Keys come from parse_flat_keyed, which admits only [a-z0-9_]: nothing to escape.
         base = cgroup.text_for_metric(name)
-        rows.extend([(base, label, key, value) for key, value in items])
+        for key, value in items:
+            rows += (base, _extra_label(label, key), value)
 
-    def chunks(self, rows_per_chunk: int = 1024) -> Iterator[str]:
-        """Yield the exposition text family by family, about a thousand lines at a time."""
+    def chunks(self, rows_per_chunk: int = 256) -> Iterator[str]:
+        """Yield the exposition text family by family, a few hundred lines at a time."""
+        step = 3 * rows_per_chunk
         for name, rows in self._rows.items():
             kind = "counter" if name.endswith("_total") else "gauge"
             yield f"# HELP {name} {m.HELP[name]}\n# TYPE {name} {kind}\n"
-            for start in range(0, len(rows), rows_per_chunk):
-                yield "".join([
-                    f"{name}{{{base}}} {value}\n" if label is None else f'{name}{{{base},{label}="{key}"}} {value}\n'
-                    for base, label, key, value in rows[start:start + rows_per_chunk]
-                ])
+            for start in range(0, len(rows), step):
+                fields = iter(rows[start:start + step])
+                yield "".join([f"{name}{{{base}{extra}}} {value}\n" for base, extra, value in zip(fields, fields, fields)])
+
+
+@functools.lru_cache(maxsize=4096)
+def _extra_label(name: str, value: str) -> str:
+    """Return ``,name="value"`` escaped; the values are memory.stat keys, event names and PSI lines."""
+    return f',{name}="{_escape(value)}"'
 
 
 SeriesSink = _Families | _TextLines
 
 
 def add_reading(sink: SeriesSink, cgroup: CgroupLabels, reading: CgroupReading, memory_stat: str) -> None:
-    """Add the series of one cgroup reading to ``sink``."""
+    """Add the series of one cgroup reading to ``sink``, its info series first."""
+    sink.add(cgroup, m.CGROUP_INFO, None, 1)
     if reading.current is not None:
         sink.add(cgroup, m.MEMORY_CURRENT, None, reading.current)
         if reading.stat is not None and "inactive_file" in reading.stat:

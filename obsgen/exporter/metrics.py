@@ -8,6 +8,12 @@ from __future__ import annotations
 
 PREFIX = "obsgen_"
 
+# Labels of every per-cgroup value series (each left out when unknown). The
+# other identity labels are on CGROUP_INFO only: they are fixed for a cgroup's
+# life, so repeating them on every value series would only grow the scrape.
+VALUE_LABELS = ("cgroup", "cgroup_kind", "namespace", "pod", "container")
+INFO_ONLY_LABELS = ("pod_uid", "qos_class", "container_id", "container_runtime", "systemd_unit")
+
 MEMORY_CURRENT = "obsgen_memory_current_bytes"
 MEMORY_WORKING_SET = "obsgen_memory_working_set_bytes"
 MEMORY_STAT = "obsgen_memory_stat_bytes"
@@ -20,6 +26,7 @@ MEMORY_EVENTS_LOCAL = "obsgen_memory_events_local_total"
 MEMORY_SWAP_EVENTS = "obsgen_memory_swap_events_total"
 MEMORY_PRESSURE = "obsgen_memory_pressure_seconds_total"
 CONTAINER_OOM_KILLS = "obsgen_container_oom_kills_total"
+CGROUP_INFO = "obsgen_cgroup_info"
 SCRAPE_DURATION = "obsgen_exporter_scrape_duration_seconds"
 CGROUPS = "obsgen_exporter_cgroups"
 ERRORS = "obsgen_exporter_errors_total"
@@ -47,6 +54,8 @@ HELP: dict[str, str] = {
     MEMORY_EVENTS_LOCAL: "memory.events.local counters, events of this cgroup only.",
     MEMORY_SWAP_EVENTS: "memory.swap.events counters.",
     MEMORY_PRESSURE: "Total time tasks stalled on memory (memory.pressure total, PSI), by some/full.",
+    CGROUP_INFO: "Always 1; every identity label of a cgroup. Join it on (cgroup, instance) for the labels "
+                 "the value series leave out.",
     CONTAINER_OOM_KILLS: "OOM kills of a Kubernetes container, kept across restarts and cgroup removal; "
                          "container is empty for kills that could not be attributed to a named container.",
     SCRAPE_DURATION: "Time the last scrape spent reading and parsing cgroup files.",
@@ -69,14 +78,14 @@ STAT_BYTE_KEYS = frozenset("""
 # with them are counters; other unknown keys go to MEMORY_STAT_OTHER.
 STAT_EVENT_PREFIXES = ("pg", "pswp", "zswp", "thp_", "workingset_", "numa_")
 
-# Keys exported with --memory-stat=default: what the dashboards and rules use.
+# Keys exported with --memory-stat=default: what obsgen's rules, dashboards and
+# docs read, and what a person needs to explain a working set (the LRU lists,
+# refaults and faults). Each other key would add one series per cgroup that
+# nothing in obsgen reads; --memory-stat=all exports them.
 DEFAULT_STAT_KEYS = frozenset("""
-    anon file kernel kernel_stack pagetables percpu sock vmalloc shmem file_mapped file_dirty
-    file_writeback swapcached anon_thp inactive_anon active_anon inactive_file active_file
-    unevictable slab_reclaimable slab_unreclaimable slab
-    workingset_refault_anon workingset_refault_file workingset_activate_anon
-    workingset_activate_file workingset_restore_anon workingset_restore_file
-    pgscan pgsteal pgfault pgmajfault
+    anon file kernel shmem sock slab file_mapped file_dirty
+    inactive_anon active_anon inactive_file active_file
+    workingset_refault_anon workingset_refault_file pgfault pgmajfault
 """.split())
 
 STAT_BYTES = "bytes"

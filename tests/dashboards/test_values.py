@@ -167,3 +167,17 @@ def test_idle_request_never_negative(servers, data_end) -> None:
                     for container in cluster.containers if container.request)
                 for when in sampled(servers, "example", data_end)]
     assert matches_one(float(result[0]["value"][1]), expected), (result, expected)
+
+
+def test_cgroup_info_join_adds_identity_labels(servers, data_end) -> None:
+    """The join that docs/exporter.md shows gives each value series the info-only labels."""
+    expr = ("obsgen_memory_working_set_bytes * on (cgroup, instance) group_left (qos_class, container_runtime) "
+            'obsgen_cgroup_info{qos_class="burstable"}')
+    joined = run(servers, "test", expr, data_end)
+    plain = run(servers, "test", "obsgen_memory_working_set_bytes", data_end)
+    assert plain
+    assert len(joined) == len(plain)
+    assert {row["metric"]["qos_class"] for row in joined} == {"burstable"}
+    assert {row["metric"]["container_runtime"] for row in joined} == {"containerd"}
+    values = {row["metric"]["cgroup"]: row["value"][1] for row in plain}
+    assert {row["metric"]["cgroup"]: row["value"][1] for row in joined} == values

@@ -166,6 +166,12 @@ def test_default_stat_keys_skip_unknown_and_rare(tmp_path):
     assert find(samples, "obsgen_memory_stat_other") == []
     assert find(samples, "obsgen_memory_stat_bytes", cgroup="/a.slice", item="sec_pagetables") == []
     assert find(samples, "obsgen_memory_stat_bytes", cgroup="/a.slice", item="anon") == [8388608]
+    served = {dict(labels)["item"] for name, labels in samples
+              if name.startswith("obsgen_memory_stat") and dict(labels)["cgroup"] == "/a.slice"}
+    # What the rules, dashboards and docs read; kernel_stack, pgscan and the like only with "all".
+    assert served == {"anon", "file", "kernel", "shmem", "sock", "slab", "file_mapped", "file_dirty",
+                      "inactive_anon", "active_anon", "inactive_file", "active_file",
+                      "workingset_refault_anon", "workingset_refault_file", "pgfault", "pgmajfault"}
 
 
 def test_working_set_floors_at_zero(tmp_path):
@@ -232,6 +238,29 @@ def test_kubernetes_names_from_log_dirs(shared_fixtures, tmp_path):
     assert find(samples, "obsgen_memory_current_bytes", cgroup=SYSTEMD_POD_A, namespace="shop", pod="cart-7d9f")
     assert find(samples, "obsgen_container_oom_kills_total", namespace="shop", pod="cart-7d9f", container="server",
                 pod_uid=uid) == [0]
+
+
+def test_info_series_holds_identity_labels(shared_fixtures, tmp_path):
+    tree = shared_fixtures / "k8s-systemd"
+    cgroup = _container_path(tree, CONTAINER_A)
+    container_id = cgroup.rsplit("cri-containerd-", 1)[1].removesuffix(".scope")
+    uid = "c2b9546e-0f02-40f3-adb7-f1d5cbf15150"
+    add_container_log(tmp_path / "containers", "cart-7d9f", "shop", "server", container_id)
+    samples = scrape(tree, container_log_dir=str(tmp_path / "containers"))
+    info = [dict(labels) for name, labels in samples if name == "obsgen_cgroup_info" and dict(labels)["cgroup"] == cgroup]
+    assert info == [{"cgroup": cgroup, "cgroup_kind": "container", "pod_uid": uid, "qos_class": "burstable",
+                     "container_id": container_id, "container_runtime": "containerd",
+                     "namespace": "shop", "pod": "cart-7d9f", "container": "server"}]
+    assert samples[("obsgen_cgroup_info", frozenset(info[0].items()))] == 1
+    current = [dict(labels) for name, labels in samples
+               if name == "obsgen_memory_current_bytes" and dict(labels)["cgroup"] == cgroup]
+    assert current == [{"cgroup": cgroup, "cgroup_kind": "container", "namespace": "shop", "pod": "cart-7d9f",
+                        "container": "server"}]
+    # One info series per exported cgroup, and no value series carries an info-only label.
+    assert (len([1 for name, _ in samples if name == "obsgen_cgroup_info"])
+            == find(samples, "obsgen_exporter_cgroups")[0])
+    moved = {"pod_uid", "qos_class", "container_id", "container_runtime", "systemd_unit"}
+    assert not [name for name, labels in samples if name.startswith("obsgen_memory_") and moved & dict(labels).keys()]
 
 
 def _render_text(root: Path, **options) -> str:

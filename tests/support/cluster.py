@@ -220,12 +220,15 @@ def _exporter(families: Families, cluster: Cluster, container: Container, now: R
     # The exporter's PodMonitor uses honorLabels, so the container's namespace and pod win.
     node = cluster.node(container.node)
     target = {cluster.cluster_label: cluster.name, "job": "obsgen-exporter", "instance": f"{node.address}:9101"}
-    owner = {"namespace": container.namespace, "pod": container.pod, "pod_uid": container.uid,
-             "container": container.container}
+    names = {"namespace": container.namespace, "pod": container.pod, "container": container.container}
+    owner = {**names, "pod_uid": container.uid}
     container_id = container.uid.replace("-", "") * 2
-    labels = {**target, **owner, "cgroup": f"{_cgroup(container)}/cri-containerd-{container_id}.scope",
-              "cgroup_kind": "container", "container_id": container_id, "container_runtime": "containerd",
-              "qos_class": "burstable"}
+    labels = {**target, **names, "cgroup": f"{_cgroup(container)}/cri-containerd-{container_id}.scope",
+              "cgroup_kind": "container"}
+    # The identity labels fixed for the cgroup's life are on the info series only.
+    families.add("obsgen_cgroup_info", "gauge", {**labels, "pod_uid": container.uid, "qos_class": "burstable",
+                                                 "container_id": container_id, "container_runtime": "containerd"},
+                 t, 1)
     elapsed = t - cluster.start
     families.add("obsgen_memory_working_set_bytes", "gauge", labels, t, now.working_set)
     families.add("obsgen_memory_current_bytes", "gauge", labels, t, now.usage)

@@ -214,12 +214,15 @@ def test_container_identity_labels(node: dict) -> None:
         if path not in node["phases"][-1]["after"]:
             continue
         pod = node["pods"][container["pod_cgroup"]]
-        values = find(
-            series, "obsgen_memory_current_bytes", cgroup=label(path), cgroup_kind="container",
+        names = {"namespace": pod["namespace"], "pod": pod["pod"], "container": container["container"]}
+        values = find(series, "obsgen_memory_current_bytes", cgroup=label(path), cgroup_kind="container", **names)
+        assert len(values) == 1, f"{path}: no series with the expected value labels"
+        info = find(
+            series, "obsgen_cgroup_info", cgroup=label(path), cgroup_kind="container",
             pod_uid=pod["uid"], qos_class=pod["qos"], container_id=container["id"], container_runtime="containerd",
-            namespace=pod["namespace"], pod=pod["pod"], container=container["container"],
+            **names,
         )
-        assert len(values) == 1, f"{path}: no series with the expected identity labels"
+        assert info == [1], f"{path}: no info series with the expected identity labels"
 
 
 # ---- OOM kills ----------------------------------------------------------------------------------
