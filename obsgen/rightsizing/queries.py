@@ -1,0 +1,125 @@
+"""PromQL for right-sizing: the efficiency panels and the history that ``obsgen recommend`` reads.
+
+Panel queries read only recorded series of the contract (``conventions``). The history queries
+exist in two forms: one over the recorded 5-minute rollups, and one over the raw cAdvisor and
+kube-state-metrics series for a Prometheus that does not run obsgen's rules (yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from obsgen import conventions as names
+from obsgen import promql
+from obsgen.catalog.model import SOURCE_KUBERNETES, Catalog
+from obsgen.sources.kubernetes import REAL_CONTAINERS
+
+WEEK_S = names.RIGHTSIZING_WINDOWS_S[-1]
+#: A container whose 7-day peak reaches this share of its limit counts as "limit below peak".
+LIMIT_PEAK_SHARE = 0.95
+
+
+# -- efficiency panels ----------------------------------------------------------------------------
+
+def _kubernetes(metric: str) -> str:
+    return promql.selector(metric, promql.matcher(names.SOURCE_LABEL, "=", SOURCE_KUBERNETES))
+
+
+def _of_service(expr: str, cluster_label: str, service: str | None) -> str:
+    """Keep the containers of ``service`` (all containers when None), adding obsgen_service."""
+    on = promql.on(names.container_labels(cluster_label))
+    matchers = [promql.matcher(names.SERVICE_LABEL, "=", service)] if service else []
+    info = promql.selector(names.SERVICE_INFO, *matchers)
+    return f"{expr}\n* {on} group_left ({names.SERVICE_LABEL})\n{info}"
+
+
+def requested_vs_used(cluster_label: str, service: str | None = None) -> dict[str, str]:
+    """Return, per container, the request and the 7-day mean and peak working set (bytes).
+
+    Keys are the legend of each series: ``request``, ``average`` and ``peak``.
+    """
+    return {
+        "request": _of_service(_kubernetes(names.REQUEST), cluster_label, service),
+        "average": _of_service(_kubernetes(names.working_set_avg(WEEK_S)), cluster_label, service),
+        "peak": _of_service(_kubernetes(names.working_set_peak(WEEK_S)), cluster_label, service),
+    }
+
+
+def idle_request_total(cluster_label: str, service: str | None = None) -> str:
+    """Return the request that is reserved and not used right now, summed (bytes)."""
+    return f"sum (\n{_of_service(_kubernetes(names.REQUEST_IDLE_5M), cluster_label, service)}\n)"
+
+
+def idle_request_gib_hours(cluster_label: str, service: str | None = None) -> str:
+    """Return the idle request of the last 7 days in GiB-hours, the unit memory is billed in."""
+    byte_seconds = _kubernetes(names.request_idle_byte_seconds(WEEK_S))
+    return f"sum (\n{_of_service(byte_seconds, cluster_label, service)}\n) / 3600 / 1073741824"
+
+
+def top_wasting_services(cluster_label: str, count: int = 10) -> str:
+    """Return the ``count`` services with the largest mean idle request over 7 days (bytes)."""
+    idle = _of_service(_kubernetes(names.request_idle(WEEK_S)), cluster_label, None)
+    return f"topk ({count}, sum by ({names.SERVICE_LABEL}) (\n{idle}\n))"
+
+
+def limit_below_peak(cluster_label: str, service: str | None = None) -> str:
+    """Return the containers whose 7-day peak reached ``LIMIT_PEAK_SHARE`` of the limit.
+
+    The value is the peak as a share of the limit. The working set cannot exceed the limit,
+    so a peak at the limit means the container was reclaimed hard or OOM-killed there, and will be again.
+    """
+    ratio = f"{_kubernetes(names.working_set_peak(WEEK_S))} / {_kubernetes(names.LIMIT)}"
+    return _of_service(f"({ratio} >= {promql.number(LIMIT_PEAK_SHARE)})", cluster_label, service)
+
+
+# -- history for obsgen recommend -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryQueries:
+    """The range queries (step ``ROLLUP_WINDOW_S``) that give one container's history.
+
+    Every query returns one series per (cluster, namespace, pod, container).
+    ``peaks`` is the 5-minute peak working set (bytes); ``requests`` and ``limits`` the
+    configured values (bytes); ``oom_kills`` is positive in steps where the container was OOM-killed.
+    """
+
+    peaks: str
+    requests: str
+    limits: str
+    oom_kills: str
+    #: Instant query, non-empty when the history has a sample in the hour before its time.
+    probe: str
+
+
+def recorded_history(catalog: Catalog) -> HistoryQueries:
+    """Return the history queries over obsgen's recorded series."""
+    group = promql.by(names.container_labels(catalog.cluster_label))
+    source = promql.matcher(names.SOURCE_LABEL, "=", SOURCE_KUBERNETES)
+    oom = promql.selector(names.oom_kills(catalog.defaults.oom.window_s), source)
+    return HistoryQueries(
+        peaks=f"max {group} ({promql.selector(names.WORKING_SET_PEAK_5M, source)})",
+        requests=f"max {group} ({promql.selector(names.REQUEST, source)})",
+        limits=f"max {group} ({promql.selector(names.LIMIT, source)})",
+        # Present for one OOM alert window after each kill; ``collect`` merges consecutive steps.
+        oom_kills=f"max {group} ({oom})",
+        probe=f"count (last_over_time({promql.selector(names.WORKING_SET_PEAK_5M, source)}[1h]))",
+    )
+
+
+def raw_history(catalog: Catalog) -> HistoryQueries:
+    """Return the history queries over raw cAdvisor and kube-state-metrics series."""
+    labels = names.container_labels(catalog.cluster_label)
+    group, match = promql.by(labels), promql.on(labels)
+    cadvisor, ksm = catalog.selectors.cadvisor, catalog.selectors.kube_state_metrics
+    window = promql.duration(names.ROLLUP_WINDOW_S)
+    working_set = f"container_memory_working_set_bytes{{{cadvisor}, {REAL_CONTAINERS}}}"
+    restarts = f"kube_pod_container_status_restarts_total{{{ksm}}}"
+    reason = f'kube_pod_container_status_last_terminated_reason{{{ksm}, reason="OOMKilled"}}'
+    return HistoryQueries(
+        peaks=f"max {group} (max_over_time({working_set}[{window}]))",
+        requests=f'max {group} (kube_pod_container_resource_requests{{{ksm}, resource="memory"}})',
+        limits=f'max {group} (kube_pod_container_resource_limits{{{ksm}, resource="memory"}})',
+        oom_kills=(f"max {group} (increase({restarts}[{window}])) > 0\n"
+                   f"and {match}\nmax {group} ({reason}) == 1"),
+        probe=f"count (last_over_time({working_set}[1h]))",
+    )
