@@ -74,7 +74,7 @@ def fetch(client: Prometheus, catalog: Catalog, end: float, window_s: int, mode:
         mode = choose_mode(client, catalog, start, end)
     queries: HistoryQueries = recorded_history(catalog) if mode == "recorded" else raw_history(catalog)
     chunks = range_chunks(start, end, STEP_S, CHUNK_S)
-    kinds = ("peaks", "requests", "limits", "oom_kills")
+    kinds = ("peaks", "means", "requests", "limits", "oom_kills")
     total, done = len(chunks) * len(kinds), 0
     samples: dict[str, dict[PodKey, list[tuple[float, float]]]] = {kind: defaultdict(list) for kind in kinds}
     for kind in kinds:
@@ -99,12 +99,13 @@ def group_histories(catalog: Catalog, samples: dict[str, dict[PodKey, list[tuple
     histories = []
     for unit, pods in pods_of.items():
         peaks = tuple(sorted(point for pod in pods for point in samples["peaks"][pod]))
+        means = tuple(sorted(point for pod in pods for point in samples["means"].get(pod, [])))
         # The current settings are those of the pod seen last; older pods may predate a change.
         newest = max(pods, key=lambda pod: max(time for time, _ in samples["peaks"][pod]))
         kills = tuple(Kill(time, _value_at(samples["limits"].get(pod, []), time))
                       for pod in pods for time in _episodes(samples["oom_kills"].get(pod, [])))
         histories.append(History(
-            unit=unit, end=end, window_s=window_s, peaks=peaks, step_s=STEP_S,
+            unit=unit, end=end, window_s=window_s, peaks=peaks, means=means, step_s=STEP_S,
             request=_last(samples["requests"].get(newest, [])), limit=_last(samples["limits"].get(newest, [])),
             kills=tuple(sorted(kills, key=lambda kill: kill.time)),
         ))

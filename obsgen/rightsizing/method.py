@@ -54,6 +54,8 @@ class History:
     end: float
     window_s: int
     peaks: tuple[tuple[float, float], ...]
+    #: (time, bytes) pairs of each pod's mean working set over the step; the peaks stand in when empty.
+    means: tuple[tuple[float, float], ...] = ()
     request: int | None = None
     limit: int | None = None
     kills: tuple[Kill, ...] = ()
@@ -75,6 +77,8 @@ class Policy:
     min_growth_fit: float = 0.5
     #: and when it adds at least this share of the peak over the horizon.
     min_growth_share: float = 0.05
+    #: The last ``recent_s`` set the request when their percentile is this much above the window's.
+    recent_step_up: float = 0.05
     oom_bump_ratio: float = 1.2
     oom_bump_min: int = 100 * MIB
     round_to: int = MIB
@@ -153,11 +157,12 @@ def growth_per_second(points: list[tuple[float, float]], min_fit: float) -> floa
 def observe(history: History, policy: Policy) -> Observed:
     """Compute the statistics a recommendation rests on; ``history.peaks`` must not be empty."""
     values = [value for _, value in history.peaks]
+    means = [value for _, value in history.means] or values
     recent = [value for time, value in history.peaks if time > history.end - policy.recent_s] or values
     slope = growth_per_second(hourly_peaks(history.peaks), policy.min_growth_fit)
     return Observed(
         history_s=covered_seconds(history),
-        average=sum(values) / len(values),
+        average=sum(means) / len(means),
         percentile=quantile(values, policy.quantile),
         recent_percentile=quantile(recent, policy.quantile),
         peak=max(values),
@@ -178,7 +183,7 @@ def mib(value: float) -> str:
 
 def _request(observed: Observed, policy: Policy) -> tuple[float, str]:
     label = f"p{policy.quantile * 100:g}"
-    if observed.recent_percentile > observed.percentile:
+    if observed.recent_percentile > observed.percentile * (1 + policy.recent_step_up):
         days = policy.recent_s / DAY_S
         base, why = observed.recent_percentile, f"{label} of 5-min peaks over the last {days:g}d"
     else:
@@ -189,25 +194,28 @@ def _request(observed: Observed, policy: Policy) -> tuple[float, str]:
     return wanted, f"request: {why} {mib(base)} + {policy.request_margin:.0%}"
 
 
-def _limit(history: History, observed: Observed, policy: Policy) -> tuple[float, list[str]]:
-    """Return the limit before rounding, and the reasons for each floor it had to clear."""
+def _limit(history: History, observed: Observed, policy: Policy) -> tuple[float, str]:
+    """Return the limit before rounding and the reason for it: the highest of the candidates.
+
+    The OOM bump gets no margin on top: it already stands for demand that was never observed.
+    """
     margin = 1 + policy.limit_margin
-    candidates = [(observed.peak, f"limit: peak {mib(observed.peak)} + {policy.limit_margin:.0%}")]
+    candidates = [(observed.peak * margin, f"limit: peak {mib(observed.peak)} + {policy.limit_margin:.0%}")]
     if observed.growth_per_day > 0:
         growth = observed.growth_per_day * policy.growth_horizon_s / DAY_S
         if growth >= policy.min_growth_share * observed.peak:
             projected = max(observed.peak, observed.recent_peak + growth)
-            candidates.append((projected, f"limit: peaks grow {mib(observed.growth_per_day)}/day, projected peak "
+            candidates.append((projected * margin, f"limit: peaks grow {mib(observed.growth_per_day)}/day, projected peak "
                                           f"in {policy.growth_horizon_s / DAY_S:g}d {mib(projected)} + "
-                                          f"{policy.limit_margin:.0%}; look for a leak"))
+                                          f"{policy.limit_margin:.0%} (look for a leak)"))
     killed_at = [kill.limit for kill in history.kills if kill.limit]
     if history.kills:
         limit_then = max(killed_at) if killed_at else observed.peak
         bumped = max(limit_then * policy.oom_bump_ratio, limit_then + policy.oom_bump_min)
         candidates.append((bumped, f"limit: OOM-killed {len(history.kills)}x at limit {mib(limit_then)}, "
-                                   f"demand unknown above it: bumped to {mib(bumped)} + {policy.limit_margin:.0%}"))
-    base, why = max(candidates, key=lambda candidate: candidate[0])
-    return base * margin, [why]
+                                   f"demand unknown above it: "
+                                   f"x{policy.oom_bump_ratio:g} or +{mib(policy.oom_bump_min)}, the larger"))
+    return max(candidates, key=lambda candidate: candidate[0])
 
 
 def recommend(history: History, policy: Policy = Policy()) -> Recommendation:
@@ -225,7 +233,7 @@ def recommend(history: History, policy: Policy = Policy()) -> Recommendation:
     limit, limit_why = _limit(history, observed, policy)
     request_bytes = round_up(request, policy.round_to)
     limit_bytes = max(round_up(limit, policy.round_to), request_bytes, round_up(observed.peak, policy.round_to))
-    reasons = (request_why, *limit_why)
+    reasons = (request_why, limit_why)
     if observed.history_s < history.window_s * 0.9:
         reasons += (f"note: history covers {observed.history_s / DAY_S:.1f}d of the "
                     f"{history.window_s / DAY_S:g}d window",)

@@ -79,11 +79,12 @@ class HistoryQueries:
     """The range queries (step ``ROLLUP_WINDOW_S``) that give one container's history.
 
     Every query returns one series per (cluster, namespace, pod, container).
-    ``peaks`` is the 5-minute peak working set (bytes); ``requests`` and ``limits`` the
+    ``peaks`` and ``means`` are the 5-minute peak and mean working set (bytes); ``requests`` and ``limits`` the
     configured values (bytes); ``oom_kills`` is positive in steps where the container was OOM-killed.
     """
 
     peaks: str
+    means: str
     requests: str
     limits: str
     oom_kills: str
@@ -98,6 +99,7 @@ def recorded_history(catalog: Catalog) -> HistoryQueries:
     oom = promql.selector(names.oom_kills(catalog.defaults.oom.window_s), source)
     return HistoryQueries(
         peaks=f"max {group} ({promql.selector(names.WORKING_SET_PEAK_5M, source)})",
+        means=f"max {group} ({promql.selector(names.WORKING_SET_AVG_5M, source)})",
         requests=f"max {group} ({promql.selector(names.REQUEST, source)})",
         limits=f"max {group} ({promql.selector(names.LIMIT, source)})",
         # Present for one OOM alert window after each kill; ``collect`` merges consecutive steps.
@@ -117,9 +119,12 @@ def raw_history(catalog: Catalog) -> HistoryQueries:
     reason = f'kube_pod_container_status_last_terminated_reason{{{ksm}, reason="OOMKilled"}}'
     return HistoryQueries(
         peaks=f"max {group} (max_over_time({working_set}[{window}]))",
+        means=f"max {group} (avg_over_time({working_set}[{window}]))",
         requests=f'max {group} (kube_pod_container_resource_requests{{{ksm}, resource="memory"}})',
         limits=f'max {group} (kube_pod_container_resource_limits{{{ksm}, resource="memory"}})',
-        oom_kills=(f"max {group} (increase({restarts}[{window}])) > 0\n"
+        # Twice the step: a restart between the last scrape of one step and the first of the next
+        # falls inside no window of one step, because increase() only sees changes within a window.
+        oom_kills=(f"max {group} (increase({restarts}[{promql.duration(2 * names.ROLLUP_WINDOW_S)}])) > 0\n"
                    f"and {match}\nmax {group} ({reason}) == 1"),
         probe=f"count (last_over_time({working_set}[1h]))",
     )

@@ -7,10 +7,11 @@ from dataclasses import asdict
 from typing import Any
 
 from obsgen import __version__
+from obsgen.catalog.model import FLEET_SERVICE
 from obsgen.rightsizing.method import Recommendation, mib
 from obsgen.writers.rules_yaml import dump_yaml
 
-_COLUMNS = ("SERVICE", "WORKLOAD", "CONTAINER", "REQUEST", "LIMIT", "AVG", "P", "PEAK", "REASONS")
+_COLUMNS = ("SERVICE", "WORKLOAD", "CONTAINER", "REQUEST", "LIMIT", "AVG", "P95", "PEAK", "REASONS")
 
 
 def _size(value: float | None) -> str:
@@ -54,7 +55,8 @@ def catalog_patch(recommendations: list[Recommendation], catalog_name: str, meta
     """Return YAML with the recommended ``memory`` of each service, to merge into the catalog.
 
     A service has one request and one limit in the catalog; when several of its workload
-    containers got a recommendation, the patch takes the largest of each and says so.
+    containers got a recommendation, the patch takes the largest of each and says so. Unclaimed
+    (fleet) containers have no place in the catalog, so they appear as comments.
     """
     by_service: dict[str, list[Recommendation]] = {}
     for item in recommendations:
@@ -62,6 +64,11 @@ def catalog_patch(recommendations: list[Recommendation], catalog_name: str, meta
     services, notes = [], []
     for service in sorted(by_service):
         ready = [item for item in by_service[service] if item.request is not None and item.limit is not None]
+        if service == FLEET_SERVICE:
+            notes += [f"# unclaimed {item.unit.namespace}/{item.unit.workload} container {item.unit.container}: "
+                      f"request {_quantity(item.request)}, limit {_quantity(item.limit)}"
+                      for item in ready if item.request is not None and item.limit is not None]
+            continue
         if not ready:
             notes.append(f"# {service}: no recommendation ({by_service[service][0].reasons[0]})")
             continue
