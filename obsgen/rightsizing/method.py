@@ -181,6 +181,12 @@ def mib(value: float) -> str:
     return f"{value / MIB:.0f}Mi"
 
 
+def _growth(observed: Observed, policy: Policy) -> float:
+    """Return the growth (bytes) projected over the horizon, or 0 when it is too small to plan for."""
+    growth = observed.growth_per_day * policy.growth_horizon_s / DAY_S
+    return growth if growth >= policy.min_growth_share * observed.peak else 0.0
+
+
 def _request(observed: Observed, policy: Policy) -> tuple[float, str]:
     label = f"p{policy.quantile * 100:g}"
     if observed.recent_percentile > observed.percentile * (1 + policy.recent_step_up):
@@ -188,6 +194,11 @@ def _request(observed: Observed, policy: Policy) -> tuple[float, str]:
         base, why = observed.recent_percentile, f"{label} of 5-min peaks over the last {days:g}d"
     else:
         base, why = observed.percentile, f"{label} of 5-min peaks"
+    growth = _growth(observed, policy)
+    if growth and observed.recent_percentile + growth / 2 > base:
+        # Steady growth: reserve the mean of the coming horizon, halfway up the projected rise.
+        base = observed.recent_percentile + growth / 2
+        why = f"{label} of 5-min peaks over the last {policy.recent_s / DAY_S:g}d + half the growth projected"
     wanted = base * (1 + policy.request_margin)
     if wanted < policy.min_request:
         return policy.min_request, f"request: floor {mib(policy.min_request)} ({why} is {mib(base)})"
@@ -197,24 +208,24 @@ def _request(observed: Observed, policy: Policy) -> tuple[float, str]:
 def _limit(history: History, observed: Observed, policy: Policy) -> tuple[float, str]:
     """Return the limit before rounding and the reason for it: the highest of the candidates.
 
-    The OOM bump gets no margin on top: it already stands for demand that was never observed.
+    After an OOM kill the demand above the limit was never observed; the bump is the guess at it
+    (VPA's), and the margin then covers it as it covers an observed peak.
     """
     margin = 1 + policy.limit_margin
     candidates = [(observed.peak * margin, f"limit: peak {mib(observed.peak)} + {policy.limit_margin:.0%}")]
-    if observed.growth_per_day > 0:
-        growth = observed.growth_per_day * policy.growth_horizon_s / DAY_S
-        if growth >= policy.min_growth_share * observed.peak:
-            projected = max(observed.peak, observed.recent_peak + growth)
-            candidates.append((projected * margin, f"limit: peaks grow {mib(observed.growth_per_day)}/day, projected peak "
-                                          f"in {policy.growth_horizon_s / DAY_S:g}d {mib(projected)} + "
-                                          f"{policy.limit_margin:.0%} (look for a leak)"))
+    growth = _growth(observed, policy)
+    if growth:
+        projected = max(observed.peak, observed.recent_peak + growth)
+        why = (f"limit: peaks grow {mib(observed.growth_per_day)}/day, projected peak in "
+               f"{policy.growth_horizon_s / DAY_S:g}d {mib(projected)} + {policy.limit_margin:.0%} (look for a leak)")
+        candidates.append((projected * margin, why))
     killed_at = [kill.limit for kill in history.kills if kill.limit]
     if history.kills:
         limit_then = max(killed_at) if killed_at else observed.peak
         bumped = max(limit_then * policy.oom_bump_ratio, limit_then + policy.oom_bump_min)
-        candidates.append((bumped, f"limit: OOM-killed {len(history.kills)}x at limit {mib(limit_then)}, "
-                                   f"demand unknown above it: "
-                                   f"x{policy.oom_bump_ratio:g} or +{mib(policy.oom_bump_min)}, the larger"))
+        why = (f"limit: OOM-killed {len(history.kills)}x at limit {mib(limit_then)}, demand unknown above it: "
+               f"x{policy.oom_bump_ratio:g} or +{mib(policy.oom_bump_min)}, the larger, + {policy.limit_margin:.0%}")
+        candidates.append((bumped * margin, why))
     return max(candidates, key=lambda candidate: candidate[0])
 
 
