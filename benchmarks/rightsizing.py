@@ -90,7 +90,7 @@ def growing(rng: random.Random) -> Container:
 
 
 def oom(rng: random.Random) -> Container:
-    """A sawtooth whose tops reach past today's limit: the container is OOM-killed every cycle."""
+    """Return a sawtooth whose tops reach past today's limit, so the container is OOM-killed every cycle."""
     limit = rng.choice([128, 256, 512])
     base, top = limit * rng.uniform(0.4, 0.6), limit * rng.uniform(1.05, 1.3)
     cycle = rng.randint(6 * 60, 16 * 60)

@@ -72,29 +72,33 @@ WORKING_SET_AVG_5M = f"{_LEVEL}:obsgen_memory_working_set_bytes:avg_over_time5m"
 REQUEST_IDLE_5M = f"{_LEVEL}:obsgen_memory_request_idle_bytes:avg_over_time5m"
 
 
+def _over_window(metric: str, operation: str, window_s: int) -> str:
+    return f"{_LEVEL}:{metric}:{operation}{promql.duration(window_s)}"
+
+
 def working_set_avg(window_s: int) -> str:
     """Name of the mean working set (bytes) over ``window_s``, from the 5-minute means."""
-    return f"{_LEVEL}:obsgen_memory_working_set_bytes:avg_over_time{promql.duration(window_s)}"
+    return _over_window("obsgen_memory_working_set_bytes", "avg_over_time", window_s)
 
 
 def working_set_peak(window_s: int) -> str:
     """Name of the peak working set (bytes) over ``window_s``, from the 5-minute peaks."""
-    return f"{_LEVEL}:obsgen_memory_working_set_bytes:max_over_time{promql.duration(window_s)}"
+    return _over_window("obsgen_memory_working_set_bytes", "max_over_time", window_s)
 
 
 def working_set_quantile(window_s: int) -> str:
     """Name of the ``RIGHTSIZING_QUANTILE`` of the 5-minute peaks over ``window_s`` (bytes)."""
-    return f"{_LEVEL}:obsgen_memory_working_set_bytes:quantile_over_time{promql.duration(window_s)}"
+    return _over_window("obsgen_memory_working_set_bytes", "quantile_over_time", window_s)
 
 
 def request_idle(window_s: int) -> str:
     """Name of the mean idle request (request minus mean use, bytes) over ``window_s``."""
-    return f"{_LEVEL}:obsgen_memory_request_idle_bytes:avg_over_time{promql.duration(window_s)}"
+    return _over_window("obsgen_memory_request_idle_bytes", "avg_over_time", window_s)
 
 
 def request_idle_byte_seconds(window_s: int) -> str:
     """Name of the idle request integrated over ``window_s`` (byte-seconds), for cost reports."""
-    return f"{_LEVEL}:obsgen_memory_request_idle_byte_seconds:sum_over_time{promql.duration(window_s)}"
+    return _over_window("obsgen_memory_request_idle_byte_seconds", "sum_over_time", window_s)
 
 
 def container_labels(cluster_label: str) -> tuple[str, ...]:

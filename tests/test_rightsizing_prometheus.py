@@ -1,7 +1,7 @@
 """``obsgen recommend`` and the efficiency queries against a real Prometheus holding known traces.
 
 One Prometheus (Debian 2.42) is loaded with a week of synthetic cAdvisor and kube-state-metrics
-history (see ``support/memory_traces.py``) whose right answer is known for each trace kind, then
+history (see ``support/memory_traces.py``) with a known expected recommendation for each trace kind, then
 with obsgen's own recording rules, backfilled by promtool.
 """
 
@@ -261,7 +261,7 @@ def test_limit_below_peak_panel_finds_oom_victim(history):
     assert found["oomer"] == pytest.approx(1.0, rel=1e-6)
 
 
-def test_oversized_alert_expression_picks_steady(history):
+def test_oversized_expression_without_for(history):
     catalog = load(history["catalog"])
     server, end = history["server"], history["end"]
     firing = {}

@@ -69,42 +69,29 @@ def test_oversized_ratio_must_exceed_one():
     assert "defaults.oversized_request.ratio" in str(error.value)
 
 
-@needs_promtool
-def test_oversized_alert_waits_for_days(tmp_path):
+MIB = 1024 * 1024
+POD = {"namespace": "shop", "pod": "cart-7c9d8f6b5d-x2x4z", "container": "server"}
+
+
+def _promtool_test(tmp_path, request_mib: int, peak_mib: int, alert_tests: list[dict]) -> None:
+    """Run ``promtool test rules`` on the cart service's rules with four days of hourly input."""
     _build(tmp_path)
-    pod = {"cluster": "", "namespace": "shop", "pod": "cart-7c9d8f6b5d-x2x4z", "container": "server"}
-    labels = ", ".join(f'{key}="{value}"' for key, value in pod.items() if value)
+    labels = ", ".join(f'{key}="{value}"' for key, value in POD.items())
     source = 'obsgen_source="kubernetes"'
-    mib = 1024 * 1024
-    hourly = 24 * 4  # four days of hourly samples
+    hours = 24 * 4
     test = {
         "rule_files": [str(tmp_path / service_file("cart"))],
         "evaluation_interval": "1h",
         "tests": [{
             "interval": "1h",
             "input_series": [
-                {"series": f"{names.REQUEST}{{{labels}, {source}}}", "values": f"{1024 * mib}x{hourly}"},
+                {"series": f"{names.REQUEST}{{{labels}, {source}}}", "values": f"{request_mib * MIB}x{hours}"},
                 {"series": f"{names.working_set_peak(7 * 86400)}{{{labels}, {source}}}",
-                 "values": f"{200 * mib}x{hourly}"},
+                 "values": f"{peak_mib * MIB}x{hours}"},
                 {"series": f'{names.SERVICE_INFO}{{{labels}, obsgen_service="cart", team="web"}}',
-                 "values": f"1x{hourly}"},
+                 "values": f"1x{hours}"},
             ],
-            "alert_rule_test": [
-                {"eval_time": "47h", "alertname": OVERSIZED, "exp_alerts": []},
-                {"eval_time": "49h", "alertname": OVERSIZED, "exp_alerts": [{
-                    "exp_labels": {**{k: v for k, v in pod.items() if v}, "obsgen_source": "kubernetes",
-                                   "severity": "info", "team": "web", "obsgen_service": "cart"},
-                    "exp_annotations": {
-                        "summary": "A container requests far more memory than it has used in a week.",
-                        "description": f"shop/{pod['pod']} container server requests 5.1 times the most memory "
-                                       "it used in 7 days, and has for 2d. The scheduler reserves the request on a "
-                                       "node whether it is used or not; `obsgen recommend` proposes a request and "
-                                       "a limit.",
-                        "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md"
-                                       "#containermemoryrequestoversized",
-                    },
-                }]},
-            ],
+            "alert_rule_test": alert_tests,
         }],
     }
     test_file = tmp_path / "oversized.test.yaml"
@@ -114,26 +101,27 @@ def test_oversized_alert_waits_for_days(tmp_path):
 
 
 @needs_promtool
-def test_oversized_alert_quiet_when_peak_near_request(tmp_path):
-    _build(tmp_path)
-    labels = 'namespace="shop", pod="cart-7c9d8f6b5d-x2x4z", container="server"'
-    source = 'obsgen_source="kubernetes"'
-    mib = 1024 * 1024
-    test = {
-        "rule_files": [str(tmp_path / service_file("cart"))],
-        "evaluation_interval": "1h",
-        "tests": [{
-            "interval": "1h",
-            "input_series": [
-                # Three times the peak, but only 80Mi idle: under min_idle (100Mi).
-                {"series": f"{names.REQUEST}{{{labels}, {source}}}", "values": f"{120 * mib}x96"},
-                {"series": f"{names.working_set_peak(7 * 86400)}{{{labels}, {source}}}", "values": f"{40 * mib}x96"},
-                {"series": f'{names.SERVICE_INFO}{{{labels}, obsgen_service="cart", team="web"}}', "values": "1x96"},
-            ],
-            "alert_rule_test": [{"eval_time": "95h", "alertname": OVERSIZED, "exp_alerts": []}],
-        }],
+def test_oversized_alert_waits_for_days(tmp_path):
+    expected = {
+        "exp_labels": {**POD, "obsgen_source": "kubernetes", "severity": "info", "team": "web",
+                       "obsgen_service": "cart"},
+        "exp_annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": f"shop/{POD['pod']} container server requests 5.1 times the most memory "
+                           "it used in 7 days, and has for 2d. The scheduler reserves the request on a "
+                           "node whether it is used or not; `obsgen recommend` proposes a request and "
+                           "a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md"
+                           "#containermemoryrequestoversized",
+        },
     }
-    test_file = tmp_path / "quiet.test.yaml"
-    test_file.write_text(yaml.safe_dump(test))
-    result = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    _promtool_test(tmp_path, 1024, 200, [
+        {"eval_time": "47h", "alertname": OVERSIZED, "exp_alerts": []},
+        {"eval_time": "49h", "alertname": OVERSIZED, "exp_alerts": [expected]},
+    ])
+
+
+@needs_promtool
+def test_oversized_alert_quiet_below_min_idle(tmp_path):
+    # Three times the peak, but only 80Mi idle: under min_idle (100Mi).
+    _promtool_test(tmp_path, 120, 40, [{"eval_time": "95h", "alertname": OVERSIZED, "exp_alerts": []}])

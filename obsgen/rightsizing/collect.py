@@ -31,7 +31,7 @@ PodKey = tuple[str, str, str, str]  # cluster, namespace, pod, container
 
 @dataclass(frozen=True)
 class Fetched:
-    """What one fetch found: the histories, and which series it read (``recorded`` or ``raw``)."""
+    """The result of one fetch: the histories, and which series it read (``recorded`` or ``raw``)."""
 
     histories: list[History]
     mode: str

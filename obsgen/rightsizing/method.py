@@ -46,7 +46,7 @@ class Kill:
 class History:
     """The usage of one unit over a window that ends at ``end`` (Unix seconds).
 
-    ``peaks`` holds (time, bytes) pairs: each pod's peak working set over the ``step_s``
+    ``peaks`` contains (time, bytes) pairs: each pod's peak working set over the ``step_s``
     seconds before ``time``. Pods of one workload run side by side, so several pairs may share a time.
     """
 
@@ -137,7 +137,7 @@ def growth_per_second(points: list[tuple[float, float]], min_fit: float) -> floa
     """Return the least-squares slope of ``points`` (bytes per second) when it is a steady rise, else 0.
 
     A rise counts when the line explains at least ``min_fit`` of the variance (R squared), which
-    tells steady growth from a sawtooth or a daily cycle whose line is flat or fits badly.
+    separates steady growth from a sawtooth or a daily cycle whose line is flat or fits badly.
     """
     if len(points) < 3:
         return 0.0
@@ -191,41 +191,41 @@ def _request(observed: Observed, policy: Policy) -> tuple[float, str]:
     label = f"p{policy.quantile * 100:g}"
     if observed.recent_percentile > observed.percentile * (1 + policy.recent_step_up):
         days = policy.recent_s / DAY_S
-        base, why = observed.recent_percentile, f"{label} of 5-min peaks over the last {days:g}d"
+        base, reason = observed.recent_percentile, f"{label} of 5-min peaks over the last {days:g}d"
     else:
-        base, why = observed.percentile, f"{label} of 5-min peaks"
+        base, reason = observed.percentile, f"{label} of 5-min peaks"
     growth = _growth(observed, policy)
     if growth and observed.recent_percentile + growth / 2 > base:
         # Steady growth: reserve the mean of the coming horizon, halfway up the projected rise.
         base = observed.recent_percentile + growth / 2
-        why = f"{label} of 5-min peaks over the last {policy.recent_s / DAY_S:g}d + half the growth projected"
-    wanted = base * (1 + policy.request_margin)
-    if wanted < policy.min_request:
-        return policy.min_request, f"request: floor {mib(policy.min_request)} ({why} is {mib(base)})"
-    return wanted, f"request: {why} {mib(base)} + {policy.request_margin:.0%}"
+        reason = f"{label} of 5-min peaks over the last {policy.recent_s / DAY_S:g}d + half the growth projected"
+    target = base * (1 + policy.request_margin)
+    if target < policy.min_request:
+        return policy.min_request, f"request: floor {mib(policy.min_request)} ({reason} is {mib(base)})"
+    return target, f"request: {reason} {mib(base)} + {policy.request_margin:.0%}"
 
 
 def _limit(history: History, observed: Observed, policy: Policy) -> tuple[float, str]:
     """Return the limit before rounding and the reason for it: the highest of the candidates.
 
-    After an OOM kill the demand above the limit was never observed; the bump is the guess at it
-    (VPA's), and the margin then covers it as it covers an observed peak.
+    After an OOM kill the demand above the limit was never observed. The bump (VPA's) estimates
+    that demand, and the margin then covers the estimate as it covers an observed peak.
     """
     margin = 1 + policy.limit_margin
     candidates = [(observed.peak * margin, f"limit: peak {mib(observed.peak)} + {policy.limit_margin:.0%}")]
     growth = _growth(observed, policy)
     if growth:
         projected = max(observed.peak, observed.recent_peak + growth)
-        why = (f"limit: peaks grow {mib(observed.growth_per_day)}/day, projected peak in "
+        reason = (f"limit: peaks grow {mib(observed.growth_per_day)}/day, projected peak in "
                f"{policy.growth_horizon_s / DAY_S:g}d {mib(projected)} + {policy.limit_margin:.0%} (look for a leak)")
-        candidates.append((projected * margin, why))
+        candidates.append((projected * margin, reason))
     killed_at = [kill.limit for kill in history.kills if kill.limit]
     if history.kills:
         limit_then = max(killed_at) if killed_at else observed.peak
         bumped = max(limit_then * policy.oom_bump_ratio, limit_then + policy.oom_bump_min)
-        why = (f"limit: OOM-killed {len(history.kills)}x at limit {mib(limit_then)}, demand unknown above it: "
+        reason = (f"limit: OOM-killed {len(history.kills)}x at limit {mib(limit_then)}, demand unknown above it: "
                f"x{policy.oom_bump_ratio:g} or +{mib(policy.oom_bump_min)}, the larger, + {policy.limit_margin:.0%}")
-        candidates.append((bumped * margin, why))
+        candidates.append((bumped * margin, reason))
     return max(candidates, key=lambda candidate: candidate[0])
 
 
@@ -240,11 +240,11 @@ def recommend(history: History, policy: Policy = Policy()) -> Recommendation:
                   f"{policy.min_history_s / HOUR_S:g}h; no recommendation")
         return Recommendation(history.unit, history.request, history.limit, observed, None, None, (reason,))
 
-    request, request_why = _request(observed, policy)
-    limit, limit_why = _limit(history, observed, policy)
+    request, request_reason = _request(observed, policy)
+    limit, limit_reason = _limit(history, observed, policy)
     request_bytes = round_up(request, policy.round_to)
     limit_bytes = max(round_up(limit, policy.round_to), request_bytes, round_up(observed.peak, policy.round_to))
-    reasons = (request_why, limit_why)
+    reasons = (request_reason, limit_reason)
     if observed.history_s < history.window_s * 0.9:
         reasons += (f"note: history covers {observed.history_s / DAY_S:.1f}d of the "
                     f"{history.window_s / DAY_S:g}d window",)

@@ -79,8 +79,9 @@ class HistoryQueries:
     """The range queries (step ``ROLLUP_WINDOW_S``) that give one container's history.
 
     Every query returns one series per (cluster, namespace, pod, container).
-    ``peaks`` and ``means`` are the 5-minute peak and mean working set (bytes); ``requests`` and ``limits`` the
-    configured values (bytes); ``oom_kills`` is positive in steps where the container was OOM-killed.
+    ``peaks`` and ``means`` are the 5-minute peak and mean working set (bytes). ``requests`` and
+    ``limits`` are the configured values (bytes). ``oom_kills`` is positive in steps where the
+    container was OOM-killed.
     """
 
     peaks: str
@@ -122,8 +123,8 @@ def raw_history(catalog: Catalog) -> HistoryQueries:
         means=f"max {group} (avg_over_time({working_set}[{window}]))",
         requests=f'max {group} (kube_pod_container_resource_requests{{{ksm}, resource="memory"}})',
         limits=f'max {group} (kube_pod_container_resource_limits{{{ksm}, resource="memory"}})',
-        # Twice the step: a restart between the last scrape of one step and the first of the next
-        # falls inside no window of one step, because increase() only sees changes within a window.
+        # Twice the step, because increase() counts only changes between samples inside one window:
+        # a restart between the last scrape of one step and the first of the next is in no 5m window.
         oom_kills=(f"max {group} (increase({restarts}[{promql.duration(2 * names.ROLLUP_WINDOW_S)}])) > 0\n"
                    f"and {match}\nmax {group} ({reason}) == 1"),
         probe=f"count (last_over_time({working_set}[1h]))",

@@ -55,7 +55,7 @@ def catalog_patch(recommendations: list[Recommendation], catalog_name: str, meta
     """Return YAML with the recommended ``memory`` of each service, to merge into the catalog.
 
     A service has one request and one limit in the catalog; when several of its workload
-    containers got a recommendation, the patch takes the largest of each and says so. Unclaimed
+    containers got a recommendation, the patch takes the largest of each and adds a comment. Unclaimed
     (fleet) containers have no place in the catalog, so they appear as comments.
     """
     by_service: dict[str, list[Recommendation]] = {}

@@ -1,7 +1,7 @@
 """Right-sizing rules: long-window usage statistics per container and the oversized-request alert.
 
 Two groups keep the long windows cheap. The rollup group runs every 5 minutes and records the
-peak, mean and idle request of each 5-minute window; the statistics group runs at the catalog's
+peak, mean and idle request of each 5-minute window. The statistics group runs at the catalog's
 evaluation interval and reads those rollups, so a 7-day statistic costs 2,016 samples per
 container. The statistics group still runs often because its output is read by alerts and
 dashboards through instant lookups, which must always find a sample within the lookback window.

@@ -1,4 +1,4 @@
-"""Synthetic container memory traces whose right-sizing answer is known, as OpenMetrics.
+"""Synthetic container memory traces with a known expected recommendation, as OpenMetrics.
 
 Each trace is one workload container sampled every ``scrape_s`` seconds: the working set of each
 of its pods, its request and limit, and its OOM kills. ``openmetrics`` writes the series that
