@@ -1,7 +1,7 @@
 """The build pipeline: from a catalog model to the bytes of every output file.
 
-Each generator is a pure function from the catalog to ``{relative path: bytes}``; the CLI writes
-the union. Later output formats add a generator here and need no change in the CLI.
+Rule files are built here directly; every other output format is a generator, a pure function
+from the catalog to ``{relative path: bytes}``, appended to ``GENERATORS``. The CLI writes the union.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ Generator = Callable[[Catalog], dict[str, bytes]]
 
 @dataclass
 class Summary:
-    """What a build produced, for the one-screen report the CLI prints."""
+    """Counts of a build's outputs, for the report the CLI prints."""
 
     files: int = 0
     rule_groups: int = 0
@@ -26,33 +26,31 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
 
-def rule_files(catalog: Catalog) -> dict[str, bytes]:
-    return {rule_file.path: render_rule_file(rule_file.groups, catalog.name)
-            for rule_file in build_rule_files(catalog)}
+#: Every output format; rule files come first and are built in ``build_outputs`` itself.
+GENERATORS: list[Generator] = []
 
 
-GENERATORS: list[Generator] = [rule_files]
-
-
-def generate(catalog: Catalog) -> dict[str, bytes]:
-    """Return every output file of ``catalog``; two generators writing one path is a bug."""
-    files: dict[str, bytes] = {}
-    for generator in GENERATORS:
-        for path, content in generator(catalog).items():
-            if path in files:
-                raise RuntimeError(f"two generators produce {path}")
-            files[path] = content
-    return files
-
-
-def summarize(catalog: Catalog, files: dict[str, bytes]) -> Summary:
-    """Count files, rule groups and alerts per service of a build."""
-    summary = Summary(files=len(files))
-    for rule_file in build_rule_files(catalog):
+def build_outputs(catalog: Catalog) -> tuple[dict[str, bytes], Summary]:
+    """Return every output file of ``catalog`` and a summary of what they hold."""
+    built = build_rule_files(catalog)
+    files = {rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
+    summary = Summary()
+    for rule_file in built:
         summary.rule_groups += len(rule_file.groups)
         for group in rule_file.groups:
             for rule in group["rules"]:  # type: ignore[union-attr]
                 if "alert" in rule:
                     service = rule["labels"]["obsgen_service"]
                     summary.alerts_by_service[service] = summary.alerts_by_service.get(service, 0) + 1
-    return summary
+    for generator in GENERATORS:
+        for path, content in generator(catalog).items():
+            if path in files:
+                raise RuntimeError(f"two generators produce {path}")
+            files[path] = content
+    summary.files = len(files)
+    return files, summary
+
+
+def generate(catalog: Catalog) -> dict[str, bytes]:
+    """Return every output file of ``catalog``."""
+    return build_outputs(catalog)[0]

@@ -248,10 +248,18 @@ def test_idle_and_waste_panels(history):
     top = server.query(queries.top_wasting_services("cluster", 3), end)
     ranked = sorted(top, key=lambda item: -float(item["value"][1]))
     assert ranked[0]["metric"][names.SERVICE_LABEL] == "steady"
+
+
+def test_idle_gib_hours_panel(history):
+    server, end = history["server"], history["end"]
+    idle = f'{names.REQUEST_IDLE_5M}{{pod=~"steady-.*"}}'
+    rollups = float(server.query(f"count_over_time({idle}[1w])", end)[0]["value"][1])
+    # The idle rollups were backfilled over RECORDED_DAYS, one every 5 minutes.
+    assert rollups >= 0.97 * RECORDED_DAYS * DAY_S / 300
     hours = server.query(queries.idle_request_gib_hours("cluster", "steady"), end)
-    # The backfilled idle rollups span RECORDED_DAYS, about 0.8 GiB idle all that time.
-    expected = (1024 - 200) / 1024 * RECORDED_DAYS * 24
-    assert float(hours[0]["value"][1]) == pytest.approx(expected, rel=0.03)
+    # About 0.8 GiB requested and unused during each 5-minute rollup.
+    expected = (1024 - 200) / 1024 * rollups * 300 / 3600
+    assert float(hours[0]["value"][1]) == pytest.approx(expected, rel=0.02)
 
 
 def test_limit_below_peak_panel_finds_oom_victim(history):

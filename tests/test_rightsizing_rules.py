@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import pytest
 import yaml
 
 from obsgen import conventions as names
-from obsgen.catalog.validation import to_model
 from obsgen.catalog.loader import Document
+from obsgen.catalog.validation import to_model
+from obsgen.errors import CatalogError
 from obsgen.generate import generate
 from obsgen.rules.build import RECORDING_FILE, service_file
 from obsgen.rules.rightsizing import OVERSIZED
-
-needs_promtool = pytest.mark.skipif(not shutil.which("promtool"), reason="needs promtool (apt-get install prometheus)")
+from tests.conftest import require_binary
+from tests.support.promtool import check_rules, run_promtool_tests
 
 CATALOG = {
     "apiVersion": "obsgen/v1",
@@ -35,11 +33,10 @@ def _build(tmp_path, catalog=CATALOG):
     return files
 
 
-@needs_promtool
 def test_generated_rules_pass_promtool_check(tmp_path):
+    require_binary("promtool")
     files = _build(tmp_path)
-    paths = [str(tmp_path / path) for path in files if path.endswith(".rules.yaml")]
-    result = subprocess.run(["promtool", "check", "rules", *paths], capture_output=True, text=True)
+    result = check_rules([tmp_path / path for path in files if path.endswith(".rules.yaml")])
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -64,7 +61,7 @@ def test_oversized_alert_uses_catalog_settings(tmp_path):
 
 def test_oversized_ratio_must_exceed_one():
     catalog = dict(CATALOG, defaults={"oversized_request": {"ratio": 0.5}})
-    with pytest.raises(Exception) as error:
+    with pytest.raises(CatalogError) as error:
         to_model(Document("obsgen.yaml", catalog))
     assert "defaults.oversized_request.ratio" in str(error.value)
 
@@ -75,32 +72,26 @@ POD = {"namespace": "shop", "pod": "cart-7c9d8f6b5d-x2x4z", "container": "server
 
 def _promtool_test(tmp_path, request_mib: int, peak_mib: int, alert_tests: list[dict]) -> None:
     """Run ``promtool test rules`` on the cart service's rules with four days of hourly input."""
+    require_binary("promtool")
     _build(tmp_path)
     labels = ", ".join(f'{key}="{value}"' for key, value in POD.items())
     source = 'obsgen_source="kubernetes"'
     hours = 24 * 4
-    test = {
-        "rule_files": [str(tmp_path / service_file("cart"))],
-        "evaluation_interval": "1h",
-        "tests": [{
-            "interval": "1h",
-            "input_series": [
-                {"series": f"{names.REQUEST}{{{labels}, {source}}}", "values": f"{request_mib * MIB}x{hours}"},
-                {"series": f"{names.working_set_peak(7 * 86400)}{{{labels}, {source}}}",
-                 "values": f"{peak_mib * MIB}x{hours}"},
-                {"series": f'{names.SERVICE_INFO}{{{labels}, obsgen_service="cart", team="web"}}',
-                 "values": f"1x{hours}"},
-            ],
-            "alert_rule_test": alert_tests,
-        }],
-    }
-    test_file = tmp_path / "oversized.test.yaml"
-    test_file.write_text(yaml.safe_dump(test))
-    result = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True)
+    tests = [{
+        "interval": "1h",
+        "input_series": [
+            {"series": f"{names.REQUEST}{{{labels}, {source}}}", "values": f"{request_mib * MIB}x{hours}"},
+            {"series": f"{names.working_set_peak(7 * 86400)}{{{labels}, {source}}}",
+             "values": f"{peak_mib * MIB}x{hours}"},
+            {"series": f'{names.SERVICE_INFO}{{{labels}, obsgen_service="cart", team="web"}}',
+             "values": f"1x{hours}"},
+        ],
+        "alert_rule_test": alert_tests,
+    }]
+    result = run_promtool_tests([tmp_path / service_file("cart")], tests, tmp_path, evaluation_interval="1h")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@needs_promtool
 def test_oversized_alert_waits_for_days(tmp_path):
     expected = {
         "exp_labels": {**POD, "obsgen_source": "kubernetes", "severity": "info", "team": "web",
@@ -121,7 +112,6 @@ def test_oversized_alert_waits_for_days(tmp_path):
     ])
 
 
-@needs_promtool
 def test_oversized_alert_quiet_below_min_idle(tmp_path):
     # Three times the peak, but only 80Mi idle: under min_idle (100Mi).
     _promtool_test(tmp_path, 120, 40, [{"eval_time": "95h", "alertname": OVERSIZED, "exp_alerts": []}])

@@ -1,7 +1,7 @@
 """Read a catalog file into plain Python values and remember where each value was written.
 
-YAML is composed into nodes first so that every key keeps its line and column; the validation
-step uses them to point at the exact spot of a problem. Jsonnet catalogs are evaluated with the
+YAML is composed into nodes first, so every key and value keeps its line and column. The
+validation step uses them to point at the exact spot of a problem. Jsonnet catalogs are evaluated with the
 jsonnet library and carry no positions (every problem points at line 1).
 """
 
@@ -23,6 +23,8 @@ MAX_CATALOG_BYTES = 8 * 1024 * 1024
 MAX_NODES = 200_000
 
 Path = tuple[str | int, ...]
+#: libyaml's parser when PyYAML was built with it (about ten times faster); both give the same nodes.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -32,9 +34,12 @@ class Document:
     file: str
     data: Any
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
 
-    def position(self, path: Path) -> tuple[int, int]:
-        """Return the (line, column) of ``path``, or of its nearest ancestor that has one."""
+    def position(self, path: Path, at_key: bool = False) -> tuple[int, int]:
+        """Return the (line, column) of the value at ``path`` (or of its key), else of its nearest ancestor."""
+        if at_key and path in self.key_marks:
+            return self.key_marks[path]
         while True:
             if path in self.marks:
                 return self.marks[path]
@@ -60,6 +65,7 @@ class _Converter:
     def __init__(self, file: str):
         self.file = file
         self.marks: dict[Path, tuple[int, int]] = {}
+        self.key_marks: dict[Path, tuple[int, int]] = {}
         self.count = 0
         self.constructor = yaml.SafeLoader("")
 
@@ -72,7 +78,7 @@ class _Converter:
         if self.count > MAX_NODES:
             self.fail(node, f"catalog expands to more than {MAX_NODES} values",
                       "remove nested YAML aliases or split the catalog")
-        self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        self.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -91,7 +97,7 @@ class _Converter:
             if key in result:
                 self.fail(key_node, f"duplicate key {key!r}", "remove one of the two entries", got=repr(key))
             child = path + (key,)
-            self.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            self.key_marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.convert(value_node, child)
         return result
 
@@ -107,7 +113,7 @@ class _Converter:
 def load_yaml(text: str, file: str) -> Document:
     """Parse one YAML document, keeping positions; raise CatalogError on any syntax problem."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_LOADER))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -126,7 +132,7 @@ def load_yaml(text: str, file: str) -> Document:
                                     fix="keep one catalog per file")])
     converter = _Converter(file)
     data = converter.convert(nodes[0], ())
-    return Document(file, data, converter.marks)
+    return Document(file, data, converter.marks, converter.key_marks)
 
 
 def load_jsonnet(path: str, ext_vars: dict[str, str] | None = None) -> Document:

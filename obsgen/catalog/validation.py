@@ -1,7 +1,7 @@
 """Check a parsed catalog against the v1 spec and map it to the internal model.
 
-Every check is a small function that returns a normalised value or records a ``Problem``; the
-walk goes on after a problem so that one run reports everything wrong with a file.
+Every check is a small function that returns a normalised value or records a ``Problem``. The
+walk goes on after a problem, so one run reports everything wrong with a file.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ class Checker:
         self.document = document
         self.problems: list[Problem] = []
 
-    def problem(self, path: Path, message: str, got: Any = None, fix: str | None = None) -> None:
-        line, column = self.document.position(path)
+    def problem(self, path: Path, message: str, got: Any = None, fix: str | None = None,
+                at_key: bool = False) -> None:
+        line, column = self.document.position(path, at_key)
         shown = None if got is None else _show(got)
         self.problems.append(Problem(self.document.file, line, column, format_path(path), message, shown, fix))
 
@@ -56,7 +57,7 @@ class Checker:
             if key not in struct.fields:
                 guess = difflib.get_close_matches(key, list(struct.fields), n=1)
                 fix = f"did you mean {guess[0]!r}?" if guess else f"allowed keys: {', '.join(struct.fields)}"
-                self.problem(path + (key,), "unknown key", key, fix)
+                self.problem(path + (key,), "unknown key", key, fix, at_key=True)
                 continue
             checked = self.field(item, struct.fields[key], path + (key,))
             if checked is not None:
@@ -397,8 +398,9 @@ def to_model(document: Document) -> model.Catalog:
         checker.problem(("teams",), "at least one team is required", fix="add teams: [{name: ..., receiver: ...}]")
 
     services = []
+    positions = _positions_by_name(data.get("services"))
     for index, raw in enumerate(values.get("services", [])):
-        path: Path = ("services", _source_index(data, "services", raw.get("name"), index))
+        path: Path = ("services", positions.get(raw.get("name"), index))
         if raw.get("name") == model.FLEET_SERVICE:
             checker.problem(path + ("name",), "the name is reserved for the fleet-wide entry", raw["name"],
                             "choose another service name")
@@ -423,7 +425,8 @@ def to_model(document: Document) -> model.Catalog:
     fleet_team = fleet_values.get("team")
     if fleet_team and fleet_team not in team_names:
         checker.problem(("fleet", "team"), "unknown team", fleet_team, "add the team under teams")
-    fleet_settings = _merge(defaults, fleet_values.get("overrides"))
+    # The fleet's overrides come from the catalog only: the spec defaults are already in ``defaults``.
+    fleet_settings = _merge(defaults, (values.get("fleet") or {}).get("overrides"))
     _check_settings(checker, fleet_settings, ("fleet", "overrides"))
     fleet = model.Fleet(enabled=fleet_values["enabled"], team=fleet_team or "unowned",
                         selector=_selector(checker, fleet_values.get("selector"), ("fleet", "selector"), False),
@@ -440,12 +443,13 @@ def to_model(document: Document) -> model.Catalog:
     )
 
 
-def _source_index(data: dict[str, Any], key: str, name: Any, fallback: int) -> int:
-    """Return the index in the original list of the item called ``name`` (duplicates were dropped)."""
-    for index, item in enumerate(data.get(key) or []):
-        if isinstance(item, dict) and item.get("name") == name:
-            return index
-    return fallback
+def _positions_by_name(items: Any) -> dict[Any, int]:
+    """Map each item's name to its first index in the list as written (duplicates were dropped)."""
+    positions: dict[Any, int] = {}
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            positions.setdefault(item["name"], index)
+    return positions
 
 
 def _name_from_file(file: str) -> str:

@@ -6,7 +6,7 @@ import click
 
 from obsgen.cli.common import load_catalog, resolve_catalog_path
 from obsgen.errors import OutputError
-from obsgen.generate import generate, summarize
+from obsgen.generate import build_outputs
 from obsgen.writers.output import compare, write_tree
 
 
@@ -20,7 +20,7 @@ def build_command(catalog: str | None, out_dir: str, check: bool) -> None:
     """Generate Prometheus rules (and other outputs) from CATALOG (default: ./obsgen.yaml)."""
     path = resolve_catalog_path(catalog)
     model = load_catalog(path)
-    files = generate(model)
+    files, summary = build_outputs(model)
 
     if check:
         differences = compare(out_dir, files)
@@ -37,7 +37,6 @@ def build_command(catalog: str | None, out_dir: str, check: bool) -> None:
         removed = write_tree(out_dir, files)
     except (OSError, OutputError) as error:
         raise click.ClickException(f"cannot write to {out_dir}: {error}") from None
-    summary = summarize(model, files)
     click.echo(f"wrote {summary.files} files to {out_dir}: {summary.rule_groups} rule groups")
     for service, count in sorted(summary.alerts_by_service.items()):
         click.echo(f"  {service}: {count} alerts")

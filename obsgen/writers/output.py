@@ -80,11 +80,11 @@ def write_tree(root: str, files: Mapping[str, bytes]) -> list[str]:
     try:
         staged = {}
         for path, content in sorted(files.items()):
+            if _same_content(paths[path], content):
+                continue  # unchanged: leave the file (and its modification time) alone
             target = os.path.join(staging, path.replace("/", "__"))
             with open(target, "wb") as handle:
                 handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
             staged[path] = target
         manifest = os.path.join(staging, MANIFEST)
         with open(manifest, "wb") as handle:
@@ -99,6 +99,16 @@ def write_tree(root: str, files: Mapping[str, bytes]) -> list[str]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return removed
+
+
+def _same_content(path: str, content: bytes) -> bool:
+    try:
+        if os.path.getsize(path) != len(content):
+            return False
+        with open(path, "rb") as handle:
+            return handle.read() == content
+    except OSError:
+        return False
 
 
 def _remove_stale(root: str, previous: list[str], files: Mapping[str, bytes]) -> list[str]:

@@ -1,0 +1,5 @@
+"""Allow ``python -m obsgen``."""
+
+from obsgen.cli import main
+
+main()
