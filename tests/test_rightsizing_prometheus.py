@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import time
 
@@ -24,6 +25,7 @@ from obsgen.rightsizing import queries
 from obsgen.rules.build import RECORDING_FILE
 from obsgen.rules.rightsizing import rightsizing_alerts
 from obsgen.rules.alerts import Owner
+from tests.conftest import EXAMPLE
 from tests.support import memory_traces as traces
 from tests.support.prometheus_backfill import PrometheusServer, create_blocks_from_openmetrics
 from tests.support.rule_levels import rules_named, write_level
@@ -62,6 +64,10 @@ def history(tmp_path_factory):
     end = (int(time.time()) // 3600) * 3600 - 3600
     start = end - 7 * DAY_S
     trace_set = {trace.workload: trace for trace in traces.standard_set(start, end, SCRAPE_S)}
+    # The example catalog's frontend: small and steady, with the demo's 64Mi request and 128Mi limit.
+    frontend = traces.steady(start, end, SCRAPE_S, random.Random(7), level_mib=30, noise_mib=2, workload="frontend")
+    frontend.namespace, frontend.request, frontend.limit = "default", 64 * MIB, 128 * MIB
+    trace_set["frontend"] = frontend
     data = os.path.join(work, "data")
     create_blocks_from_openmetrics(traces.openmetrics(list(trace_set.values()), SCRAPE_S), work, data)
 
@@ -210,6 +216,22 @@ def test_catalog_patch_is_valid_catalog(history, tmp_path):
     patched.write_text(yaml.safe_dump(catalog))
     validated = CliRunner().invoke(cli, ["validate", str(patched)])
     assert validated.exit_code == 0, validated.output
+
+
+def test_example_catalog_gets_recommendations(history):
+    result = CliRunner().invoke(cli, ["recommend", str(EXAMPLE), "--prometheus", history["server"].url,
+                                      "--at", str(history["end"])])
+    assert result.exit_code == 0, result.output
+    rows = {row[1]: row for row in (line.split() for line in result.stdout.splitlines()[2:])}
+    assert rows["default/frontend"][0] == "frontend"
+    assert rows["default/frontend"][2] == "server"
+    # 30Mi +- 2Mi of use. The p95 of 5-minute peaks is 31 to 32Mi, + 10% and rounded up: 35 or 36Mi.
+    # The peak is just under 32Mi, + 20% and rounded up: 39Mi.
+    assert rows["default/frontend"][3:5] == ["64Mi", "->"]
+    assert rows["default/frontend"][5] in ("35Mi", "36Mi")
+    assert rows["default/frontend"][6:9] == ["128Mi", "->", "39Mi"]
+    # The example claims no workload of namespace shop, so its fleet entry does.
+    assert {row[0] for workload, row in rows.items() if workload.startswith("shop/")} == {"fleet"}
 
 
 def test_unreachable_prometheus_is_an_error(history):
