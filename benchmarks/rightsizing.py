@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from obsgen.rightsizing.method import History, Kill, Unit, quantile, recommend  # noqa: E402
+from obsgen.rightsizing.method import History, Kill, Unit, recommend  # noqa: E402
 
 MIB = 1024 * 1024
 MINUTE = 60

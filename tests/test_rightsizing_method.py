@@ -74,3 +74,15 @@ def test_limit_never_below_peak_nor_request(values, kill_limit):
     assert result.limit >= max(values)
     assert result.request >= 32 * MIB
     assert result.limit >= result.request
+
+
+def test_progress_only_on_terminal(monkeypatch, capsys):
+    from obsgen.cli import recommend as command
+
+    monkeypatch.setattr(command.sys.stderr, "isatty", lambda: False, raising=False)
+    assert command._progress_printer() is None
+    monkeypatch.setattr(command.sys.stderr, "isatty", lambda: True, raising=False)
+    show = command._progress_printer()
+    show(1, 2)
+    show(2, 2)
+    assert capsys.readouterr().err == "\robsgen: querying Prometheus 1/2\robsgen: querying Prometheus 2/2\n"

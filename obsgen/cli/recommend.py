@@ -13,7 +13,7 @@ from obsgen.catalog.validation import parse_duration
 from obsgen.cli.common import load_catalog, resolve_catalog_path
 from obsgen.rightsizing import report
 from obsgen.rightsizing.client import Prometheus, PrometheusError
-from obsgen.rightsizing.collect import fetch
+from obsgen.rightsizing.collect import Progress, fetch
 from obsgen.rightsizing.method import Policy, recommend
 
 
@@ -42,16 +42,13 @@ def _time(value: str | None) -> float:
     return parsed.timestamp()
 
 
-def _progress_printer() -> object:
+def _progress_printer() -> Progress | None:
     """Return a progress callback that redraws one stderr line, or None when stderr is not a terminal."""
     if not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        click.echo(f"\robsgen: querying Prometheus {done}/{total}", err=True, nl=False)
-        if end:
-            click.echo("", err=True)
+        click.echo(f"\robsgen: querying Prometheus {done}/{total}", err=True, nl=done == total)
 
     return show
 
@@ -89,7 +86,7 @@ def recommend_command(catalog: str | None, url: str, window: str, at: str | None
         raise click.BadParameter(f"not a service of {model.file}: {', '.join(unknown)}", param_hint="--service")
 
     try:
-        fetched = fetch(Prometheus(url), model, end, window_s, mode, _progress_printer())  # type: ignore[arg-type]
+        fetched = fetch(Prometheus(url), model, end, window_s, mode, _progress_printer())
     except PrometheusError as error:
         raise click.ClickException(str(error)) from None
     histories = [h for h in fetched.histories if not services or h.unit.service in services]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from obsgen import conventions as names
 from obsgen import promql
 from obsgen.catalog.model import SOURCE_KUBERNETES, Catalog
+from obsgen.rules.build import settings_in_use
 from obsgen.sources.kubernetes import REAL_CONTAINERS
 
 WEEK_S = names.RIGHTSIZING_WINDOWS_S[-1]
@@ -94,10 +95,16 @@ class HistoryQueries:
 
 
 def recorded_history(catalog: Catalog) -> HistoryQueries:
-    """Return the history queries over obsgen's recorded series."""
+    """Return the history queries over obsgen's recorded series.
+
+    NOTE: they read the kubernetes source only, because requests come from kube-state-metrics.
+    A catalog that lists only the exporter source gets recommendations from ``raw_history``.
+    """
     group = promql.by(names.container_labels(catalog.cluster_label))
     source = promql.matcher(names.SOURCE_LABEL, "=", SOURCE_KUBERNETES)
-    oom = promql.selector(names.oom_kills(catalog.defaults.oom.window_s), source)
+    # The shortest OOM window in use is always recorded, whichever services override it.
+    oom_window_s = min(settings.oom.window_s for settings in settings_in_use(catalog))
+    oom = promql.selector(names.oom_kills(oom_window_s), source)
     return HistoryQueries(
         peaks=f"max {group} ({promql.selector(names.WORKING_SET_PEAK_5M, source)})",
         means=f"max {group} ({promql.selector(names.WORKING_SET_AVG_5M, source)})",
