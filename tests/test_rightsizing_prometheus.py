@@ -248,7 +248,7 @@ def _by_workload(result: list[dict]) -> dict[str, float]:
 
 def test_requested_vs_used_panel(history):
     server, end = history["server"], history["end"]
-    panel = queries.requested_vs_used("cluster", "steady")
+    panel = queries.requested_vs_used(queries.Scope("cluster", "steady"))
     request = _by_workload(server.query(panel["request"], end))
     peak = _by_workload(server.query(panel["peak"], end))
     average = _by_workload(server.query(panel["average"], end))
@@ -261,13 +261,20 @@ def test_requested_vs_used_panel(history):
     assert 195 * MIB <= average["steady"] <= 205 * MIB
 
 
+def test_panel_scope_takes_dashboard_matchers(history):
+    # Dashboards pass their variables as regex matchers; these are the values Grafana would fill in.
+    scope = queries.Scope("cluster", "(steady|spiky)", ('cluster=~".*"', 'namespace=~"shop"'))
+    request = _by_workload(history["server"].query(queries.requested_vs_used(scope)["request"], history["end"]))
+    assert request == {"steady": 1024 * MIB, "spiky": 512 * MIB}
+
+
 def test_idle_and_waste_panels(history):
     server, end = history["server"], history["end"]
-    total = server.query(queries.idle_request_total("cluster"), end)
-    steady_idle = server.query(queries.idle_request_total("cluster", "steady"), end)
+    total = server.query(queries.idle_request_total(queries.Scope("cluster")), end)
+    steady_idle = server.query(queries.idle_request_total(queries.Scope("cluster", "steady")), end)
     assert float(steady_idle[0]["value"][1]) == pytest.approx((1024 - 200) * MIB, rel=0.02)
     assert float(total[0]["value"][1]) > float(steady_idle[0]["value"][1])
-    top = server.query(queries.top_wasting_services("cluster", 3), end)
+    top = server.query(queries.top_wasting_services(queries.Scope("cluster"), 3), end)
     ranked = sorted(top, key=lambda item: -float(item["value"][1]))
     assert ranked[0]["metric"][names.SERVICE_LABEL] == "steady"
 
@@ -278,7 +285,7 @@ def test_idle_gib_hours_panel(history):
     rollups = float(server.query(f"count_over_time({idle}[1w])", end)[0]["value"][1])
     # The idle rollups were backfilled over RECORDED_DAYS, one every 5 minutes.
     assert rollups >= 0.97 * RECORDED_DAYS * DAY_S / 300
-    hours = server.query(queries.idle_request_gib_hours("cluster", "steady"), end)
+    hours = server.query(queries.idle_request_gib_hours(queries.Scope("cluster", "steady")), end)
     # About 0.8 GiB requested and unused during each 5-minute rollup.
     expected = (1024 - 200) / 1024 * rollups * 300 / 3600
     assert float(hours[0]["value"][1]) == pytest.approx(expected, rel=0.02)
@@ -286,7 +293,7 @@ def test_idle_gib_hours_panel(history):
 
 def test_limit_below_peak_panel_finds_oom_victim(history):
     server, end = history["server"], history["end"]
-    found = _by_workload(server.query(queries.limit_below_peak("cluster"), end))
+    found = _by_workload(server.query(queries.limit_below_peak(queries.Scope("cluster")), end))
     assert set(found) == {"oomer"}
     assert found["oomer"] == pytest.approx(1.0, rel=1e-6)
 

@@ -22,55 +22,75 @@ LIMIT_PEAK_SHARE = 0.95
 
 # -- efficiency panels ----------------------------------------------------------------------------
 
-def _kubernetes(metric: str) -> str:
-    return promql.selector(metric, promql.matcher(names.SOURCE_LABEL, "=", SOURCE_KUBERNETES))
+@dataclass(frozen=True)
+class Scope:
+    """Which containers a panel shows.
+
+    ``service`` is a regular expression over ``obsgen_service`` (a service name, or a dashboard
+    variable such as ``$service``); None means the whole fleet. ``matchers`` are added to every
+    series, for example ``namespace=~"$namespace"``.
+    """
+
+    cluster_label: str
+    service: str | None = None
+    matchers: tuple[str, ...] = ()
 
 
-def _of_service(expr: str, cluster_label: str, service: str | None) -> str:
-    """Keep the containers of ``service`` (all containers when None), adding obsgen_service."""
-    on = promql.on(names.container_labels(cluster_label))
-    matchers = [promql.matcher(names.SERVICE_LABEL, "=", service)] if service else []
-    info = promql.selector(names.SERVICE_INFO, *matchers)
-    return f"{expr}\n* {on} group_left ({names.SERVICE_LABEL})\n{info}"
+def _kubernetes(scope: Scope, metric: str) -> str:
+    return promql.selector(metric, *scope.matchers, promql.matcher(names.SOURCE_LABEL, "=", SOURCE_KUBERNETES))
 
 
-def requested_vs_used(cluster_label: str, service: str | None = None) -> dict[str, str]:
+def _of_service(scope: Scope, expr: str) -> str:
+    """Keep the containers in ``scope``, adding their obsgen_service label.
+
+    ``topk`` keeps one membership series per container, so a container that two services'
+    selectors claim cannot make the join fail.
+    """
+    labels = names.container_labels(scope.cluster_label)
+    matchers = list(scope.matchers)
+    if scope.service is not None:
+        matchers.append(promql.matcher(names.SERVICE_LABEL, "=~", scope.service))
+    info = f"topk {promql.by(labels)} (1, {promql.selector(names.SERVICE_INFO, *matchers)})"
+    return f"{expr}\n* {promql.on(labels)} group_left ({names.SERVICE_LABEL})\n{info}"
+
+
+def requested_vs_used(scope: Scope) -> dict[str, str]:
     """Return, per container, the request and the 7-day mean and peak working set (bytes).
 
     Keys are the legend of each series: ``request``, ``average`` and ``peak``.
     """
     return {
-        "request": _of_service(_kubernetes(names.REQUEST), cluster_label, service),
-        "average": _of_service(_kubernetes(names.working_set_avg(WEEK_S)), cluster_label, service),
-        "peak": _of_service(_kubernetes(names.working_set_peak(WEEK_S)), cluster_label, service),
+        "request": _of_service(scope, _kubernetes(scope, names.REQUEST)),
+        "average": _of_service(scope, _kubernetes(scope, names.working_set_avg(WEEK_S))),
+        "peak": _of_service(scope, _kubernetes(scope, names.working_set_peak(WEEK_S))),
     }
 
 
-def idle_request_total(cluster_label: str, service: str | None = None) -> str:
+def idle_request_total(scope: Scope) -> str:
     """Return the request that is reserved and not used right now, summed (bytes)."""
-    return f"sum (\n{_of_service(_kubernetes(names.REQUEST_IDLE_5M), cluster_label, service)}\n)"
+    return f"sum (\n{_of_service(scope, _kubernetes(scope, names.REQUEST_IDLE_5M))}\n)"
 
 
-def idle_request_gib_hours(cluster_label: str, service: str | None = None) -> str:
+def idle_request_gib_hours(scope: Scope) -> str:
     """Return the idle request of the last 7 days in GiB-hours, the unit memory is billed in."""
-    byte_seconds = _kubernetes(names.request_idle_byte_seconds(WEEK_S))
-    return f"sum (\n{_of_service(byte_seconds, cluster_label, service)}\n) / 3600 / 1073741824"
+    byte_seconds = _kubernetes(scope, names.request_idle_byte_seconds(WEEK_S))
+    return f"sum (\n{_of_service(scope, byte_seconds)}\n) / 3600 / 1073741824"
 
 
-def top_wasting_services(cluster_label: str, count: int = 10) -> str:
+def top_wasting_services(scope: Scope, count: int = 10) -> str:
     """Return the ``count`` services with the largest mean idle request over 7 days (bytes)."""
-    idle = _of_service(_kubernetes(names.request_idle(WEEK_S)), cluster_label, None)
+    idle = _of_service(scope, _kubernetes(scope, names.request_idle(WEEK_S)))
     return f"topk ({count}, sum by ({names.SERVICE_LABEL}) (\n{idle}\n))"
 
 
-def limit_below_peak(cluster_label: str, service: str | None = None) -> str:
+def limit_below_peak(scope: Scope) -> str:
     """Return the containers whose 7-day peak reached ``LIMIT_PEAK_SHARE`` of the limit.
 
     The value is the peak as a share of the limit. The working set cannot exceed the limit,
     so a peak at the limit means the container was reclaimed hard or OOM-killed there, and will be again.
     """
-    ratio = f"{_kubernetes(names.working_set_peak(WEEK_S))} / {_kubernetes(names.LIMIT)}"
-    return _of_service(f"({ratio} >= {promql.number(LIMIT_PEAK_SHARE)})", cluster_label, service)
+    ratio = f"{_kubernetes(scope, names.working_set_peak(WEEK_S))} / {_kubernetes(scope, names.LIMIT)}"
+    return _of_service(scope, f"({ratio} >= {promql.number(LIMIT_PEAK_SHARE)})")
 
 
 # -- history for obsgen recommend -------------------------------------------------------------------
