@@ -296,6 +296,9 @@ def test_limit_below_peak_panel_finds_oom_victim(history):
     found = _by_workload(server.query(queries.limit_below_peak(queries.Scope("cluster")), end))
     assert set(found) == {"oomer"}
     assert found["oomer"] == pytest.approx(1.0, rel=1e-6)
+    ranked = _by_workload(server.query(queries.peak_share_of_limit(queries.Scope("cluster"), 3), end))
+    assert len(ranked) == 3
+    assert max(ranked, key=ranked.get) == "oomer"
 
 
 def test_oversized_expression_without_for(history):

@@ -83,12 +83,18 @@ def top_wasting_services(scope: Scope, count: int = 10) -> str:
     return f"topk ({count}, sum by ({names.SERVICE_LABEL}) (\n{idle}\n))"
 
 
-def limit_below_peak(scope: Scope) -> str:
-    """Return the containers whose 7-day peak reached ``LIMIT_PEAK_SHARE`` of the limit.
+def peak_share_of_limit(scope: Scope, count: int = 20) -> str:
+    """Return the ``count`` containers whose 7-day peak working set is the largest share of their limit.
 
-    The value is the peak as a share of the limit. The working set cannot exceed the limit,
-    so a peak at the limit means the container was reclaimed hard or OOM-killed there, and will be again.
+    The working set cannot exceed the limit, so a share near 1 means the kernel reclaimed hard
+    or OOM-killed the container at its limit, and will again.
     """
+    ratio = f"{_kubernetes(scope, names.working_set_peak(WEEK_S))} / {_kubernetes(scope, names.LIMIT)}"
+    return f"topk ({count}, {_of_service(scope, ratio)})"
+
+
+def limit_below_peak(scope: Scope) -> str:
+    """Return the containers whose 7-day peak reached ``LIMIT_PEAK_SHARE`` of the limit (value: the share)."""
     ratio = f"{_kubernetes(scope, names.working_set_peak(WEEK_S))} / {_kubernetes(scope, names.LIMIT)}"
     return _of_service(scope, f"({ratio} >= {promql.number(LIMIT_PEAK_SHARE)})")
 
