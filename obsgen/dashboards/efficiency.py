@@ -18,7 +18,7 @@ GIB_HOURS = "suffix: GiB-h"
 
 
 class DashboardContext(Protocol):
-    """What the section builders need of a fleet or service dashboard's context."""
+    """The part of a fleet or service dashboard context that the efficiency builders read."""
 
     @property
     def view(self) -> q.View: ...
@@ -82,35 +82,4 @@ def efficiency_section(view: q.View, sources: tuple[str, ...], per_service: bool
                            p.SHARE, p.steps("green", (0.8, "orange"), (share, "red")),
                            f"Red bars reached {share:.0%} of their limit: the kernel reclaimed hard or "
                            "OOM-killed them there, and will again. Raise their limit first.", 0, 1), 12, 10)
-    return section
-    scope = _scope(view)
-    used = rq.requested_vs_used(scope)
-    legend = "{{pod}} {{container}}" if per_service else "{{namespace}}/{{pod}} {{container}}"
-    section.add(p.stat("Idle request now", [p.query(rq.idle_request_total(scope))], p.BYTES, p.steps("blue"),
-                       "Request minus the mean working set of the last 5 minutes, where positive, summed: "
-                       "memory the scheduler reserves that nothing uses."), 6, 8)
-    section.add(p.stat("Idle request, last 7 days", [p.query(rq.idle_request_gib_hours(scope))], GIB_HOURS,
-                       p.steps("blue"), "The idle request integrated over the week, in GiB-hours, the unit "
-                       "memory is billed in. `obsgen recommend` proposes smaller requests."), 6, 8)
-    if per_service:
-        section.add(p.timeseries("Request against 7-day mean and peak", [
-            p.query(used["request"], f"{legend} request"),
-            p.query(used["average"], f"{legend} 7-day mean"),
-            p.query(used["peak"], f"{legend} 7-day peak"),
-        ], p.BYTES, "A request far above the peak is memory paid for and never used; the "
-                    "ContainerMemoryRequestOversized alert fires on it."), 12, 8)
-    else:
-        section.add(p.bargauge("Services wasting most (7-day mean idle request)",
-                               [p.query(rq.top_wasting_services(scope), "{{obsgen_service}}", instant=True)],
-                               p.BYTES, p.steps("blue")), 12, 8)
-        section.add(p.table("Request against 7-day mean and peak", [
-            p.query(used["request"], table=True), p.query(used["average"], table=True),
-            p.query(used["peak"], table=True)], p.BYTES,
-            "Per container: Value #A is the request, #B the 7-day mean and #C the 7-day peak working set."),
-            12, 10)
-    section.add(p.table("Limit at or below the observed peak (next OOM kills)",
-                        [p.query(rq.limit_below_peak(scope), table=True)], p.SHARE,
-                        f"Containers whose 7-day peak reached {rq.LIMIT_PEAK_SHARE:.0%} of their limit: the "
-                        "kernel reclaimed hard or OOM-killed them there, and will again.", sort_by="Value"),
-                12, 10)
     return section
