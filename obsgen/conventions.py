@@ -34,6 +34,8 @@ WORKING_SET_LIMIT_RATIO = f"{_LEVEL}:obsgen_memory_working_set_bytes:ratio_limit
 # Exporter-only signals.
 HIGH_EVENTS_RATE = f"{_LEVEL}:obsgen_memory_high_events:rate5m"
 PRESSURE_RATE = f"{_LEVEL}:obsgen_memory_pressure_seconds:rate5m"
+#: Major page faults per second (pages read back from disk or swap).
+MAJOR_FAULTS_RATE = f"{_LEVEL}:obsgen_memory_major_faults:rate5m"
 SWAP = f"{_LEVEL}:obsgen_memory_swap_bytes"
 PEAK = f"{_LEVEL}:obsgen_memory_peak_bytes"
 MEMORY_HIGH = f"{_LEVEL}:obsgen_memory_high_bytes"

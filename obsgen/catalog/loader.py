@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,8 +144,11 @@ def load_jsonnet(path: str, ext_vars: dict[str, str] | None = None) -> Document:
         output = _jsonnet.evaluate_file(path, ext_vars=ext_vars or {}, max_stack=200, max_trace=5)
     except RuntimeError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else "evaluation failed"
-        raise CatalogError([Problem(path, 1, 1, "", f"jsonnet evaluation failed: {first}",
-                                    fix="run `jsonnet` on the file to see the full trace")]) from None
+        fix = "run `jsonnet` on the file to see the full trace"
+        missing = re.search(r"undefined external variable: (\S+)", first)
+        if missing:
+            fix = f"pass it with --ext-str {missing.group(1)}=VALUE"
+        raise CatalogError([Problem(path, 1, 1, "", f"jsonnet evaluation failed: {first}", fix=fix)]) from None
     return Document(path, json.loads(output))
 
 

@@ -153,6 +153,61 @@ class SourceSelectors:
 
 
 @dataclass(frozen=True)
+class GrafanaOutput:
+    """Grafana file provisioning; ``dashboards_path`` is a path inside the Grafana container."""
+
+    datasource_name: str
+    prometheus_url: str
+    dashboards_path: str
+    shared_folder: str
+
+
+@dataclass(frozen=True)
+class KubernetesOutput:
+    """Kubernetes objects; label and annotation values are strings as the API requires."""
+
+    namespace: str
+    rule_labels: tuple[tuple[str, str], ...]
+    dashboard_labels: tuple[tuple[str, str], ...]
+    folder_annotation: str
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """An Alertmanager receiver: ``(kind, fields)`` pairs, kind being slack, pagerduty, webhook or email."""
+
+    name: str
+    integrations: tuple[tuple[str, tuple[tuple[str, object], ...]], ...]
+
+
+@dataclass(frozen=True)
+class AlertmanagerOutput:
+    """Alertmanager routing; intervals in seconds."""
+
+    group_by: tuple[str, ...]
+    group_wait_s: int
+    group_interval_s: int
+    repeat_interval_s: int
+    critical_repeat_interval_s: int
+    default_receiver: str | None
+    templates: tuple[str, ...]
+    receivers: tuple[Receiver, ...]
+
+
+@dataclass(frozen=True)
+class Output:
+    """Which outputs a build writes, and the settings of each format."""
+
+    formats: tuple[str, ...]
+    grafana: GrafanaOutput
+    kubernetes: KubernetesOutput
+    alertmanager: AlertmanagerOutput
+    thanos_partial_response_strategy: str
+    mimir_namespace: str | None
+    mimir_source_tenants: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Catalog:
     """A whole validated catalog."""
 
@@ -164,6 +219,8 @@ class Catalog:
     teams: tuple[Team, ...]
     services: tuple[Service, ...]
     fleet: Fleet
+    #: None only in catalogs built by hand; ``validation.output_of`` then supplies the spec defaults.
+    output: Output | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def team(self, name: str) -> Team | None:

@@ -9,6 +9,10 @@ KIND_NAMES = {
     "duration": "duration (15m, 6h, 7d)", "size": "size (64Mi, 1Gi, bytes)", "fraction": "fraction (0 to 1]",
     "number": "number", "bool": "true or false", "enum": "one of", "sources": "list of sources",
     "labels": "mapping of label to value", "url_pattern": "URL pattern", "matchers": "PromQL label matchers",
+    "url": "http(s) URL", "absolute_path": "absolute file path", "absolute_paths": "list of absolute file paths",
+    "label_names": "list of label names", "strings": "list of strings", "formats": "list of formats",
+    "kubernetes_label_name": "Kubernetes label or annotation name",
+    "kubernetes_labels": "mapping of Kubernetes label to value",
 }
 
 

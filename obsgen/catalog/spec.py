@@ -191,6 +191,106 @@ SCRAPE_SELECTORS = Struct({
     "node_exporter": Field("matchers", "Label matchers of node-exporter series.", 'job="node-exporter"'),
 }, "How to find each source's series in Prometheus.")
 
+#: Output formats and the top-level folder each one writes.
+OUTPUT_FORMATS = ("rules", "dashboards", "grafana", "kubernetes", "alertmanager", "mixin", "thanos", "mimir")
+
+GRAFANA_OUTPUT = Struct({
+    "datasource_name": Field("str", "Name of the provisioned Prometheus datasource; its uid is "
+                             "defaults.datasource, which the dashboards reference.", "Prometheus"),
+    "prometheus_url": Field("url", "URL at which Grafana reaches Prometheus.", "http://prometheus:9090"),
+    "dashboards_path": Field("absolute_path", "Folder inside the Grafana container where grafana/dashboards/ "
+                             "is mounted; the dashboards provider reads it.", "/var/lib/grafana/dashboards/obsgen"),
+    "shared_folder": Field("name", "Grafana folder of the dashboards that belong to no team (fleet, node).",
+                           "obsgen"),
+}, "Grafana file provisioning: a datasource and a dashboards provider with one folder per team.")
+
+KUBERNETES_OUTPUT = Struct({
+    "namespace": Field("name", "Namespace of the generated PrometheusRule and ConfigMap objects.", "monitoring"),
+    "rule_labels": Field("kubernetes_labels", "Labels on every PrometheusRule. They must match the rule "
+                         "selector of the Prometheus object (kube-prometheus-stack: release: <helm release>), "
+                         "or the rules are silently ignored.", {}),
+    "dashboard_labels": Field("kubernetes_labels", "Labels on every dashboard ConfigMap that the Grafana "
+                              "sidecar watches for.", {"grafana_dashboard": "1"}),
+    "folder_annotation": Field("kubernetes_label_name", "Annotation that tells the Grafana sidecar the "
+                               "dashboard's folder (kube-prometheus-stack: sidecar.dashboards.folderAnnotation).",
+                               "grafana_folder"),
+}, "Kubernetes objects: PrometheusRule for prometheus-operator and ConfigMaps for the Grafana sidecar.")
+
+SLACK_RECEIVER = Struct({
+    "api_url_file": Field("absolute_path", "File holding the Slack webhook URL (a secret).", required=True),
+    "channel": Field("str", "Channel to post to, such as '#storefront-alerts'."),
+    "send_resolved": Field("bool", "Also notify when the alert resolves.", True),
+})
+
+PAGERDUTY_RECEIVER = Struct({
+    "routing_key_file": Field("absolute_path", "File holding the PagerDuty Events API v2 routing key "
+                              "(a secret).", required=True),
+    "send_resolved": Field("bool", "Also notify when the alert resolves.", True),
+})
+
+WEBHOOK_RECEIVER = Struct({
+    "url": Field("url", "Endpoint that receives the alerts as JSON; put no token in it, use "
+                 "bearer_token_file instead.", required=True),
+    "bearer_token_file": Field("absolute_path", "File holding a bearer token sent with each request."),
+    "send_resolved": Field("bool", "Also notify when the alert resolves.", True),
+})
+
+EMAIL_RECEIVER = Struct({
+    "to": Field("str", "Recipient address.", required=True),
+    "from": Field("str", "Sender address.", required=True),
+    "smarthost": Field("str", "SMTP server as host:port.", required=True),
+    "auth_username": Field("str", "SMTP user name."),
+    "auth_password_file": Field("absolute_path", "File holding the SMTP password (a secret)."),
+    "send_resolved": Field("bool", "Also notify when the alert resolves.", False),
+})
+
+RECEIVER = Struct({
+    "name": Field("name", "Receiver name, as the teams list names it.", required=True),
+    "slack": Field(SLACK_RECEIVER, "Post to Slack."),
+    "pagerduty": Field(PAGERDUTY_RECEIVER, "Page through PagerDuty."),
+    "webhook": Field(WEBHOOK_RECEIVER, "Send to an HTTP endpoint."),
+    "email": Field(EMAIL_RECEIVER, "Send an email."),
+}, "One Alertmanager receiver. Secrets are only read from files; a receiver with no integration "
+   "notifies nobody and shows its alerts in Alertmanager only.")
+
+ALERTMANAGER_OUTPUT = Struct({
+    "group_by": Field("label_names", "Labels that group alerts into one notification.",
+                      ["alertname", "namespace", "pod"]),
+    "group_wait": Field("duration", "How long to wait for more alerts of a new group before notifying.", "30s"),
+    "group_interval": Field("duration", "How long to wait before notifying about new alerts in a group.", "5m"),
+    "repeat_interval": Field("duration", "How long to wait before repeating a notification that is still "
+                             "firing.", "4h"),
+    "critical_repeat_interval": Field("duration", "Repeat interval of critical alerts.", "1h"),
+    "default_receiver": Field("name", "Receiver of alerts whose team label names no team; the fleet team's "
+                              "receiver when unset."),
+    "templates": Field("absolute_paths", "Notification template files to load (glob patterns).", []),
+    "receivers": Field(ListOf(RECEIVER, unique_key="name"), "How each team's receiver notifies.", []),
+}, "The Alertmanager configuration: a route per team, critical alerts repeated sooner, and an "
+   "inhibition of the near-limit warning while the critical alert fires.")
+
+THANOS_OUTPUT = Struct({
+    "partial_response_strategy": Field("enum", "What Thanos Ruler does when some store does not answer: "
+                                       "abort the evaluation, or evaluate on partial data and warn.",
+                                       "abort", choices=("abort", "warn")),
+}, "Rule files for Thanos Ruler.")
+
+MIMIR_OUTPUT = Struct({
+    "namespace": Field("str", "Rule namespace (mimirtool rules load); obsgen-<catalog name> when unset."),
+    "source_tenants": Field("strings", "Tenants whose series the rules read (Mimir federated rule groups); "
+                            "empty means the tenant that loads the rules.", []),
+}, "Rule files for the Grafana Mimir and Cortex rulers.")
+
+OUTPUT = Struct({
+    "formats": Field("formats", "Outputs to write, each into its own top-level folder; obsgen build "
+                     "--format replaces this list for one run.", ["rules", "dashboards"],
+                     choices=OUTPUT_FORMATS),
+    "grafana": Field(GRAFANA_OUTPUT, GRAFANA_OUTPUT.doc),
+    "kubernetes": Field(KUBERNETES_OUTPUT, KUBERNETES_OUTPUT.doc),
+    "alertmanager": Field(ALERTMANAGER_OUTPUT, ALERTMANAGER_OUTPUT.doc),
+    "thanos": Field(THANOS_OUTPUT, THANOS_OUTPUT.doc),
+    "mimir": Field(MIMIR_OUTPUT, MIMIR_OUTPUT.doc),
+}, "Which outputs obsgen build writes, and the settings of each.")
+
 CATALOG = Struct({
     "apiVersion": Field("str", f"Catalog format version; must be {API_VERSION}.", required=True),
     "name": Field("name", "Catalog name, shown in dashboards; defaults to the file name."),
@@ -200,4 +300,5 @@ CATALOG = Struct({
     "teams": Field(ListOf(TEAM, unique_key="name"), "Teams and their receivers.", required=True),
     "services": Field(ListOf(SERVICE, unique_key="name"), "Services to watch.", []),
     "fleet": Field(FLEET, FLEET.doc),
+    "output": Field(OUTPUT, OUTPUT.doc),
 })

@@ -278,11 +278,101 @@ def check_matchers(checker: Checker, value: Any, definition: spec.Field, path: P
     return value.strip()
 
 
+def check_url(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if check_str(checker, value, definition, path) is None:
+        return None
+    if not re.match(r"^https?://[^\s\"'{}]+$", value):
+        checker.problem(path, "expected an http or https URL", value)
+        return None
+    return value
+
+
+def check_absolute_path(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if check_str(checker, value, definition, path) is None:
+        return None
+    if not value.startswith("/") or "\0" in value:
+        checker.problem(path, "expected an absolute file path", value,
+                        "write the path where the file is mounted, such as /etc/alertmanager/secrets/slack-url")
+        return None
+    return value
+
+
+def _check_list(checker: Checker, value: Any, definition: spec.Field, path: Path,
+                item_check: Callable[[Checker, Any, spec.Field, Path], Any]) -> tuple[Any, ...] | None:
+    if not isinstance(value, list):
+        checker.problem(path, "expected a list", value)
+        return None
+    items = [item_check(checker, item, definition, path + (index,)) for index, item in enumerate(value)]
+    if any(item is None for item in items):
+        return None
+    if len(set(items)) != len(items):
+        checker.problem(path, "the list repeats a value", value, "list each value once")
+        return None
+    return tuple(items)
+
+
+def check_absolute_paths(checker: Checker, value: Any, definition: spec.Field, path: Path) -> tuple[str, ...] | None:
+    return _check_list(checker, value, definition, path, check_absolute_path)
+
+
+def check_label_names(checker: Checker, value: Any, definition: spec.Field, path: Path) -> tuple[str, ...] | None:
+    return _check_list(checker, value, definition, path, check_label_name)
+
+
+def check_strings(checker: Checker, value: Any, definition: spec.Field, path: Path) -> tuple[str, ...] | None:
+    return _check_list(checker, value, definition, path, check_str)
+
+
+def check_formats(checker: Checker, value: Any, definition: spec.Field, path: Path) -> tuple[str, ...] | None:
+    chosen = _check_list(checker, value, definition, path, check_enum)
+    if chosen is None:
+        return None
+    # A fixed order, so that the same selection always builds the same way.
+    return tuple(name for name in definition.choices if name in chosen)
+
+
+# A Kubernetes qualified name: an optional DNS subdomain prefix and "/", then at most 63 characters.
+KUBERNETES_NAME_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+KUBERNETES_VALUE_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def check_kubernetes_label_name(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
+    if not isinstance(value, str) or not KUBERNETES_NAME_RE.match(value):
+        checker.problem(path, "invalid Kubernetes label or annotation name", value,
+                        "use an optional DNS prefix and '/', then up to 63 letters, digits, '-', '_' or '.', "
+                        "such as app.kubernetes.io/part-of")
+        return None
+    return value
+
+
+def check_kubernetes_labels(checker: Checker, value: Any, definition: spec.Field,
+                            path: Path) -> dict[str, str] | None:
+    if not isinstance(value, dict):
+        checker.problem(path, "expected a mapping of Kubernetes label names to values", value)
+        return None
+    result = {}
+    for name, text in value.items():
+        if check_kubernetes_label_name(checker, name, definition, path + (name,)) is None:
+            continue
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = str(text)
+        if not isinstance(text, str) or not KUBERNETES_VALUE_RE.match(text):
+            checker.problem(path + (name,), "invalid Kubernetes label value", text,
+                            "use up to 63 letters, digits, '-', '_' or '.', starting and ending with a "
+                            "letter or digit, and quote numbers such as \"1\"")
+            continue
+        result[name] = text
+    return result
+
+
 CHECKS: dict[str, Callable[[Checker, Any, spec.Field, Path], Any]] = {
     "str": check_str, "name": check_name, "label_name": check_label_name, "regex": check_regex,
     "duration": check_duration, "size": check_size, "fraction": check_fraction, "number": check_number,
     "bool": check_bool, "enum": check_enum, "sources": check_sources, "labels": check_labels,
     "url_pattern": check_url_pattern, "matchers": check_matchers,
+    "url": check_url, "absolute_path": check_absolute_path, "absolute_paths": check_absolute_paths,
+    "label_names": check_label_names, "strings": check_strings, "formats": check_formats,
+    "kubernetes_label_name": check_kubernetes_label_name, "kubernetes_labels": check_kubernetes_labels,
 }
 
 
@@ -432,6 +522,7 @@ def to_model(document: Document) -> model.Catalog:
                         selector=_selector(checker, fleet_values.get("selector"), ("fleet", "selector"), False),
                         settings=_settings(fleet_settings))
 
+    output = _output(checker, values.get("output"), teams, fleet_team if fleet_team in team_names else None)
     if checker.problems:
         raise CatalogError(checker.problems)
     selectors = _merge(_defaults(spec.SCRAPE_SELECTORS), values.get("scrape_selectors"))
@@ -439,8 +530,65 @@ def to_model(document: Document) -> model.Catalog:
     return model.Catalog(
         file=document.file, name=name, cluster_label=values.get("cluster_label", "cluster"),
         selectors=model.SourceSelectors(**selectors), defaults=_settings(defaults), teams=teams,
-        services=tuple(sorted(services, key=lambda service: service.name)), fleet=fleet,
+        services=tuple(sorted(services, key=lambda service: service.name)), fleet=fleet, output=output,
     )
+
+
+def _output(checker: Checker, values: dict[str, Any] | None, teams: tuple[model.Team, ...],
+            fleet_team: str | None) -> model.Output:
+    """Map the output section, each format's keys over the spec defaults (mappings are replaced whole)."""
+    defaults = _defaults(spec.OUTPUT)
+    values = values or {}
+    merged = {key: {**default, **values.get(key, {})} if isinstance(default, dict) else values.get(key, default)
+              for key, default in defaults.items()}
+    grafana, kubernetes, alertmanager = merged["grafana"], merged["kubernetes"], merged["alertmanager"]
+    receivers = tuple(_receiver(raw) for raw in alertmanager["receivers"] if "name" in raw)
+
+    known = {team.receiver for team in teams} | {receiver.name for receiver in receivers}
+    default_receiver = alertmanager.get("default_receiver")
+    if default_receiver and default_receiver not in known:
+        checker.problem(("output", "alertmanager", "default_receiver"), "unknown receiver", default_receiver,
+                        "name a team's receiver or one listed under output.alertmanager.receivers")
+    if default_receiver is None and fleet_team:
+        default_receiver = next(team.receiver for team in teams if team.name == fleet_team)
+
+    return model.Output(
+        formats=tuple(merged["formats"]),
+        grafana=model.GrafanaOutput(grafana["datasource_name"], grafana["prometheus_url"],
+                                    grafana["dashboards_path"], grafana["shared_folder"]),
+        kubernetes=model.KubernetesOutput(kubernetes["namespace"], tuple(sorted(kubernetes["rule_labels"].items())),
+                                          tuple(sorted(kubernetes["dashboard_labels"].items())),
+                                          kubernetes["folder_annotation"]),
+        alertmanager=model.AlertmanagerOutput(
+            group_by=tuple(alertmanager["group_by"]), group_wait_s=alertmanager["group_wait"],
+            group_interval_s=alertmanager["group_interval"], repeat_interval_s=alertmanager["repeat_interval"],
+            critical_repeat_interval_s=alertmanager["critical_repeat_interval"], default_receiver=default_receiver,
+            templates=tuple(alertmanager["templates"]), receivers=receivers),
+        thanos_partial_response_strategy=merged["thanos"]["partial_response_strategy"],
+        mimir_namespace=merged["mimir"].get("namespace"),
+        mimir_source_tenants=tuple(merged["mimir"]["source_tenants"]),
+    )
+
+
+_INTEGRATIONS = {"slack": spec.SLACK_RECEIVER, "pagerduty": spec.PAGERDUTY_RECEIVER,
+                 "webhook": spec.WEBHOOK_RECEIVER, "email": spec.EMAIL_RECEIVER}
+
+
+def _receiver(raw: dict[str, Any]) -> model.Receiver:
+    integrations = []
+    for kind, struct in _INTEGRATIONS.items():
+        if kind in raw:
+            fields = {**_defaults(struct), **raw[kind]}
+            integrations.append((kind, tuple(sorted(fields.items()))))
+    return model.Receiver(raw["name"], tuple(integrations))
+
+
+def output_of(catalog: model.Catalog) -> model.Output:
+    """Return the catalog's output settings, or the spec defaults for a catalog built by hand."""
+    if catalog.output is not None:
+        return catalog.output
+    checker = Checker(Document("<defaults>", None))
+    return _output(checker, None, catalog.teams, catalog.fleet.team if catalog.team(catalog.fleet.team) else None)
 
 
 def _positions_by_name(items: Any) -> dict[Any, int]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
-from obsgen.cli.common import load_catalog, resolve_catalog_path
+from obsgen.catalog.spec import OUTPUT_FORMATS
+from obsgen.catalog.validation import output_of
+from obsgen.cli.common import ext_str_option, load_catalog, resolve_catalog_path
 from obsgen.errors import OutputError
 from obsgen.generate import build_outputs
+from obsgen.outputs.warnings import output_warnings
 from obsgen.writers.output import compare, write_tree
 
 
@@ -16,11 +19,22 @@ from obsgen.writers.output import compare, write_tree
               help="Folder that receives alerts/ and the other outputs.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 and list the files that differ from what the catalog generates.")
-def build_command(catalog: str | None, out_dir: str, check: bool) -> None:
-    """Generate Prometheus rules (and other outputs) from CATALOG (default: ./obsgen.yaml)."""
+@click.option("--format", "formats", multiple=True, type=click.Choice(OUTPUT_FORMATS), metavar="FORMAT",
+              help=f"Output format to write ({', '.join(OUTPUT_FORMATS)}); repeat for several. "
+                   f"Default: output.formats of the catalog.")
+@ext_str_option
+def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple[str, ...],
+                  ext_vars: dict[str, str]) -> None:
+    """Generate Prometheus rules (and other outputs) from CATALOG (default: ./obsgen.yaml).
+
+    CATALOG is YAML, or jsonnet when it ends in .jsonnet or .libsonnet.
+    """
     path = resolve_catalog_path(catalog)
-    model = load_catalog(path)
-    files, summary = build_outputs(model)
+    model = load_catalog(path, ext_vars)
+    chosen = tuple(name for name in OUTPUT_FORMATS if name in formats) or output_of(model).formats
+    files, summary = build_outputs(model, chosen)
+    for warning in output_warnings(model, chosen):
+        click.echo(f"obsgen: warning: {warning}", err=True)
 
     if check:
         differences = compare(out_dir, files)

@@ -33,6 +33,22 @@ def resolve_catalog_path(path: str | None) -> str:
     return DEFAULT_CATALOG
 
 
+def _parse_ext_vars(context: click.Context, parameter: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    ext_vars = {}
+    for value in values:
+        name, equals, text = value.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {value!r}")
+        ext_vars[name] = text
+    return ext_vars
+
+
+#: ``--ext-str NAME=VALUE`` (repeatable): external variables of a jsonnet catalog, read with std.extVar.
+ext_str_option = click.option("--ext-str", "ext_vars", multiple=True, callback=_parse_ext_vars, metavar="NAME=VALUE",
+                              help="Set a jsonnet external variable (std.extVar) for a .jsonnet catalog; "
+                                   "repeat for several.")
+
+
 def load_catalog(path: str, ext_vars: dict[str, str] | None = None) -> Catalog:
     """Load and validate a catalog; print every problem and exit 2 when it is invalid."""
     try:

@@ -48,6 +48,12 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\U{code:08x}" if code > 0xFFFF else f"\\u{code:04x}"
 
 
+def _fits_block(text: str) -> bool:
+    """Tell whether a literal block keeps ``text`` exactly: several printable lines, one final newline at most."""
+    return ("\n" in text and text.strip() != "" and not text.startswith("\n") and not text.endswith("\n\n")
+            and all(char == "\n" or " " <= char < "\x7f" for char in text))
+
+
 def _block(text: str, indent: str) -> str:
     """Return a literal block scalar; ``|-`` drops the final newline, ``|`` keeps one."""
     indicator = "|" if text.endswith("\n") else "|-"
@@ -96,7 +102,7 @@ def _emit_entry(lead: str, value: object, indent: str, out: list[str]) -> None:
         out.append(f"{lead} {{}}")
     elif isinstance(value, list):
         out.append(f"{lead} []")
-    elif isinstance(value, str) and "\n" in value:
+    elif isinstance(value, str) and _fits_block(value):
         out.append(f"{lead} {_block(value, indent)}")
     else:
         out.append(f"{lead} {_scalar(value)}")

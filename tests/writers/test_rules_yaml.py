@@ -10,7 +10,8 @@ from obsgen.writers.rules_yaml import dump_yaml
 
 TRICKY = ["", " ", "true", "no", "null", "~", "1", "1.5", "0x10", "1e3", "-", "a: b", "a #b", "#x", "'q'", '"q"',
           "{x}", "[x]", "- x", "x\ny", "x\n", " lead\nx", "tab\there", "é", "{{ $value | humanize }}", "*alias",
-          "&anchor", "!tag", "%x", "@x", "`x`", "x:", "2024-01-01", "y", "on", "off", "=", "a\n\nb\n"]
+          "&anchor", "!tag", "%x", "@x", "`x`", "x:", "2024-01-01", "y", "on", "off", "=", "a\n\nb\n", "\n",
+          "\x1f", "a\n\x1f", "a\n\n", "\na", "a \nb", "\x7f"]
 
 keys = st.sampled_from(["a", "expr", "for", "labels", "true", "1", "x y", "k:v"])
 scalars = st.one_of(st.sampled_from(TRICKY), st.text(max_size=20), st.integers(), st.booleans(),

@@ -1,0 +1,99 @@
+"""What the output formats share: where each writes, and how they read the generated rules and dashboards."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from obsgen.catalog.model import Catalog
+from obsgen.writers.rules_yaml import dump_yaml
+from obsgen.writers.header import header
+
+#: The top-level folder of each output format. A file in a folder not listed here is always written.
+FORMAT_FOLDERS = {
+    "rules": "alerts",
+    "dashboards": "dashboards",
+    "grafana": "grafana",
+    "kubernetes": "kubernetes",
+    "alertmanager": "alertmanager",
+    "mixin": "mixin",
+    "thanos": "thanos",
+    "mimir": "mimir",
+}
+
+RULES_FOLDER = FORMAT_FOLDERS["rules"] + "/"
+DASHBOARDS_FOLDER = FORMAT_FOLDERS["dashboards"] + "/"
+SERVICE_DASHBOARDS_FOLDER = DASHBOARDS_FOLDER + "services/"
+
+
+@dataclass(frozen=True)
+class RuleFileData:
+    """A generated rule file, parsed: its path relative to ``alerts/`` and its groups."""
+
+    name: str
+    groups: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """A generated dashboard: a key unique among dashboards, its Grafana folder, its parsed JSON and bytes."""
+
+    key: str
+    folder: str
+    model: dict[str, Any]
+    content: bytes
+
+
+def select(files: Mapping[str, bytes], formats: tuple[str, ...]) -> dict[str, bytes]:
+    """Keep the files of the chosen formats, and every file in a folder that no format owns."""
+    owned = {folder: name for name, folder in FORMAT_FOLDERS.items()}
+    kept = {}
+    for path, content in files.items():
+        format_name = owned.get(path.split("/", 1)[0])
+        if format_name is None or format_name in formats:
+            kept[path] = content
+    return kept
+
+
+def rule_files(generated: Mapping[str, bytes]) -> list[RuleFileData]:
+    """Parse every generated rule file, in path order."""
+    parsed = []
+    for path in sorted(generated):
+        if path.startswith(RULES_FOLDER) and path.endswith((".yaml", ".yml")):
+            document = yaml.safe_load(generated[path]) or {}
+            parsed.append(RuleFileData(path[len(RULES_FOLDER):], list(document.get("groups") or [])))
+    return parsed
+
+
+def dashboards(catalog: Catalog, generated: Mapping[str, bytes], shared_folder: str) -> list[Dashboard]:
+    """Return the generated dashboards with their folders: a service's team, else ``shared_folder``.
+
+    The key is the path under ``dashboards/`` with ``/`` replaced by ``-``, such as
+    ``services-frontend.json``; ConfigMap keys and mixin dashboard names cannot contain ``/``.
+    """
+    teams = {service.name: service.team for service in catalog.services}
+    found = []
+    for path in sorted(generated):
+        if not (path.startswith(DASHBOARDS_FOLDER) and path.endswith(".json")):
+            continue
+        folder = shared_folder
+        if path.startswith(SERVICE_DASHBOARDS_FOLDER):
+            service = path[len(SERVICE_DASHBOARDS_FOLDER):-len(".json")]
+            folder = teams.get(service, shared_folder)
+        key = path[len(DASHBOARDS_FOLDER):].replace("/", "-")
+        found.append(Dashboard(key, folder, json.loads(generated[path]), generated[path]))
+    return found
+
+
+def render_yaml(data: object, catalog: Catalog) -> bytes:
+    """Return ``data`` as a YAML document with the generated-file header."""
+    return (header("#", catalog.name) + dump_yaml(data)).encode("utf-8")
+
+
+def managed_labels(catalog: Catalog) -> dict[str, str]:
+    """Return the recommended Kubernetes labels that mark an object as obsgen's."""
+    return {"app.kubernetes.io/managed-by": "obsgen", "app.kubernetes.io/part-of": catalog.name}
