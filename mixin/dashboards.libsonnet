@@ -2826,11 +2826,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.93
+                  "value": 0.97
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -3127,11 +3127,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.93
+                  "value": 0.97
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -3228,11 +3228,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.93
+                  "value": 0.97
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -5204,11 +5204,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -5505,11 +5505,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -5606,11 +5606,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -7243,11 +7243,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -7544,11 +7544,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -7645,11 +7645,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -9621,11 +9621,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -9922,11 +9922,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -10023,11 +10023,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -11999,11 +11999,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -12300,11 +12300,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -12401,11 +12401,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -14365,11 +14365,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -14666,11 +14666,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -14767,11 +14767,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -16743,11 +16743,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -17044,11 +17044,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -17145,11 +17145,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -19109,11 +19109,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -19410,11 +19410,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -19511,11 +19511,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -21487,11 +21487,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -21788,11 +21788,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -21889,11 +21889,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -23865,11 +23865,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -24166,11 +24166,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -24267,11 +24267,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -26231,11 +26231,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -26532,11 +26532,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -26633,11 +26633,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -28270,11 +28270,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -28571,11 +28571,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },
@@ -28672,11 +28672,11 @@
                 },
                 {
                   "color": "orange",
-                  "value": 0.9
+                  "value": 0.95
                 },
                 {
                   "color": "red",
-                  "value": 0.97
+                  "value": 0.98
                 }
               ]
             },

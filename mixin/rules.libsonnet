@@ -85,7 +85,15 @@
         },
         {
           "record": "namespace_pod_container:obsgen_memory_rss_bytes:min_over_time30m",
-          "expr": "min_over_time(namespace_pod_container:obsgen_memory_rss_bytes[30m])"
+          "expr": "min_over_time(namespace_pod_container:obsgen_memory_rss_bytes[30m]) and namespace_pod_container:obsgen_memory_rss_bytes offset 30m"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_rss_bytes:max_over_time30m",
+          "expr": "max_over_time(namespace_pod_container:obsgen_memory_rss_bytes[30m]) and namespace_pod_container:obsgen_memory_rss_bytes offset 30m"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_rss_floor30m:drop1d",
+          "expr": "max_over_time(namespace_pod_container:obsgen_memory_rss_bytes:min_over_time30m[1d]) - namespace_pod_container:obsgen_memory_rss_bytes:min_over_time30m"
         },
         {
           "record": "namespace_pod_container:obsgen_memory_rss_floor30m:deriv1h",

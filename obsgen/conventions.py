@@ -53,6 +53,16 @@ def floor(window_s: int) -> str:
     return f"{_LEVEL}:obsgen_memory_rss_bytes:min_over_time{promql.duration(window_s)}"
 
 
+def ceiling(window_s: int) -> str:
+    """Name of the RSS ceiling: the maximum over ``window_s``, the peaks that meet the limit first."""
+    return f"{_LEVEL}:obsgen_memory_rss_bytes:max_over_time{promql.duration(window_s)}"
+
+
+def floor_drop(floor_window_s: int, window_s: int) -> str:
+    """Name of how far (bytes) the floor sits below its own highest value of the last ``window_s``."""
+    return f"{_LEVEL}:obsgen_memory_rss_floor{promql.duration(floor_window_s)}:drop{promql.duration(window_s)}"
+
+
 def floor_slope(floor_window_s: int, window_s: int) -> str:
     """Name of the growth rate (bytes per second) of the floor fitted over ``window_s``."""
     return f"{_LEVEL}:obsgen_memory_rss_floor{promql.duration(floor_window_s)}:deriv{promql.duration(window_s)}"

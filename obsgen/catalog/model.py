@@ -42,6 +42,9 @@ class Leak:
     fast_horizon_s: int
     floor_window_s: int
     min_growth: float
+    warm_up_s: int
+    drop_window_s: int
+    max_drop: float
     for_s: int
     keep_firing_for_s: int
     unlimited_node_share: float

@@ -6,7 +6,7 @@ A complete catalog::
     name: online-boutique
     defaults:
       sources: [kubernetes]          # kubernetes (cAdvisor + kube-state-metrics), exporter, or both
-      near_limit: {warning: 0.9, critical: 0.97}
+      near_limit: {warning: 0.95, critical: 0.98}
       leak: {window: 6h, horizon: 12h}
       runbook_url: https://runbooks.example.com/memory#{alert_lower}
     teams:
@@ -68,8 +68,9 @@ class ListOf:
 
 
 NEAR_LIMIT = Struct({
-    "warning": Field("fraction", "Warn when non-reclaimable memory (RSS) exceeds this share of the limit.", 0.90),
-    "critical": Field("fraction", "Page critically above this share of the limit.", 0.97),
+    "warning": Field("fraction", "Warn when non-reclaimable memory (RSS) exceeds this share of the limit. "
+                     "Many healthy services run steadily at 85 to 93 percent; warn above that.", 0.95),
+    "critical": Field("fraction", "Page critically above this share of the limit.", 0.98),
     "for": Field("duration", "How long the warning condition must hold before the alert fires.", "15m"),
     "critical_for": Field("duration", "How long the critical condition must hold.", "5m"),
     "keep_firing_for": Field("duration", "How long the alert keeps firing after the condition clears, so a "
@@ -85,7 +86,15 @@ LEAK = Struct({
     "fast_horizon": Field("duration", "Alert when the fast trend reaches the limit within this time.", "2h"),
     "floor_window": Field("duration", "The memory floor is the minimum over this window; it hides "
                           "garbage-collection sawtooth and short spikes.", "30m"),
-    "min_growth": Field("fraction", "Ignore growth smaller than this share of the limit over the window.", 0.1),
+    "min_growth": Field("fraction", "Ignore growth smaller than this share of the limit over either "
+                        "window.", 0.05),
+    "warm_up": Field("duration", "Judge no container whose pod is younger than this: start-up ramps, "
+                     "caches filling and a JVM's first old-generation cycle look like fast growth.", "6h"),
+    "drop_window": Field("duration", "A floor that fell by more than max_drop within this window (without a "
+                         "restart) is cyclic, such as a daily cycle or a slow GC cycle, not a leak; one day "
+                         "covers a daily cycle.", "24h"),
+    "max_drop": Field("fraction", "Largest fall of the memory floor, as a share of the limit, that still "
+                      "counts as noise on a leak.", 0.05),
     "for": Field("duration", "How long the trend must hold before the alert fires.", "30m"),
     "keep_firing_for": Field("duration", "How long the alert keeps firing after the trend flattens.", "30m"),
     "unlimited_node_share": Field("fraction", "For containers without a limit, the share of the node's "

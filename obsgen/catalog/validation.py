@@ -415,7 +415,8 @@ def _settings(values: dict[str, Any]) -> model.Settings:
         near_limit=model.NearLimit(near["warning"], near["critical"], near["for"], near["critical_for"],
                                    near["keep_firing_for"]),
         leak=model.Leak(leak["enabled"], leak["window"], leak["horizon"], leak["fast_window"],
-                        leak["fast_horizon"], leak["floor_window"], leak["min_growth"], leak["for"],
+                        leak["fast_horizon"], leak["floor_window"], leak["min_growth"], leak["warm_up"], leak["drop_window"],
+                        leak["max_drop"], leak["for"],
                         leak["keep_firing_for"], leak["unlimited_node_share"], leak["severity"]),
         oom=model.Oom(oom["window"], oom["severity"]),
         over_request=model.OverRequest(over["enabled"], over["ratio"], over["for"], over["severity"]),
@@ -435,6 +436,9 @@ def _check_settings(checker: Checker, values: dict[str, Any], path: Path) -> Non
     if not leak["floor_window"] < leak["fast_window"] < leak["window"]:
         checker.problem(path + ("leak",), "leak windows must grow: floor_window < fast_window < window",
                         fix="shorten floor_window or lengthen window")
+    if leak["drop_window"] < leak["window"]:
+        checker.problem(path + ("leak", "drop_window"), "drop_window must not be shorter than window",
+                        fix="lengthen drop_window or shorten window")
     if leak["fast_horizon"] > leak["horizon"]:
         checker.problem(path + ("leak", "fast_horizon"), "fast_horizon must not exceed horizon")
     if values["oversized_request"]["ratio"] <= 1:
@@ -511,12 +515,13 @@ def to_model(document: Document) -> model.Catalog:
                 runtime=raw.get("runtime"), description=raw.get("description", ""),
             ))
 
-    fleet_values = _merge(_defaults(spec.FLEET), values.get("fleet"))
+    # The fleet's overrides start empty: spec defaults there would hide the catalog's defaults.
+    fleet_defaults = {key: value for key, value in _defaults(spec.FLEET).items() if key != "overrides"}
+    fleet_values = _merge(fleet_defaults, values.get("fleet"))
     fleet_team = fleet_values.get("team")
     if fleet_team and fleet_team not in team_names:
         checker.problem(("fleet", "team"), "unknown team", fleet_team, "add the team under teams")
-    # The fleet's overrides come from the catalog only: the spec defaults are already in ``defaults``.
-    fleet_settings = _merge(defaults, (values.get("fleet") or {}).get("overrides"))
+    fleet_settings = _merge(defaults, fleet_values.get("overrides"))
     _check_settings(checker, fleet_settings, ("fleet", "overrides"))
     fleet = model.Fleet(enabled=fleet_values["enabled"], team=fleet_team or "unowned",
                         selector=_selector(checker, fleet_values.get("selector"), ("fleet", "selector"), False),

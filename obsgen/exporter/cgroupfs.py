@@ -12,9 +12,14 @@ not understand: a partly understood file would feed wrong numbers.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 U64_MAX = 2**64 - 1
 
@@ -85,6 +90,21 @@ def parse_flat_keyed(text: str, path: str) -> dict[str, int]:
     kernels add keys, but a line that is not ``<word> <u64>`` or a repeated key
     rejects the whole file.
     """
+    # Fast path for well-formed files, checked by one regular expression;
+    # anything else goes through the line-by-line parser for a precise error.
+    if _FLAT_KEYED_FILE.fullmatch(text):
+        fields = text.split()
+        # Interned keys are shared by every cgroup's dict instead of copied per scrape.
+        values = dict(zip(map(sys.intern, fields[0::2]), map(int, fields[1::2])))
+        if len(values) * 2 == len(fields) and max(values.values()) <= U64_MAX:
+            return values
+    return _parse_flat_keyed_lines(text, path)
+
+
+_FLAT_KEYED_FILE = re.compile(r"(?:[a-z0-9_]+ [0-9]{1,20}\n)+")
+
+
+def _parse_flat_keyed_lines(text: str, path: str) -> dict[str, int]:
     values: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line:
@@ -126,7 +146,10 @@ def parse_pressure(text: str, path: str) -> PressureTotals:
 
 
 def _is_key(word: str) -> bool:
-    return bool(word) and word.isascii() and all(c.islower() or c.isdigit() or c == "_" for c in word)
+    return _KEY.fullmatch(word) is not None
+
+
+_KEY = re.compile(r"[a-z0-9_]+")
 
 
 def _u64_field(raw: str, path: str, line: str, number: int | None = None) -> int:
@@ -139,6 +162,9 @@ def _u64_field(raw: str, path: str, line: str, number: int | None = None) -> int
     return value
 
 
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
 def read_text(dir_fd: int, name: str, path: str) -> str | None:
     """Read file ``name`` of the directory open as ``dir_fd``.
 
@@ -147,11 +173,34 @@ def read_text(dir_fd: int, name: str, path: str) -> str | None:
     :class:`CgroupFileError` for anything else, ``path`` naming the file.
     """
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+        fd = _open(dir_fd, name, path)
+    except OSError as error:
+        raise _classify(error, path) from error
+    if fd is None:
+        return None
+    try:
+        return _read_fd(fd, path)
+    finally:
+        os.close(fd)
+
+
+_OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def _open(dir_fd: int, name: str, path: str) -> int | None:
+    """Open a file read-only; None when absent. EMFILE and ENFILE pass through as OSError."""
+    try:
+        return os.open(name, _OPEN_FLAGS, dir_fd=dir_fd)
     except OSError as error:
         if error.errno in _ABSENT_ERRNOS:
             return None
+        if error.errno in _OUT_OF_DESCRIPTORS:
+            raise
         raise _classify(error, path) from error
+
+
+def _read_fd(fd: int, path: str) -> str | None:
+    """Read an open file from offset 0; None for EOPNOTSUPP (PSI disabled)."""
     try:
         data = _read_all(fd, path)
     except OSError as error:
@@ -160,19 +209,112 @@ def read_text(dir_fd: int, name: str, path: str) -> str | None:
         if error.errno == errno.EOPNOTSUPP:
             return None
         raise _classify(error, path) from error
-    finally:
-        os.close(fd)
     try:
         return data.decode("ascii")
     except UnicodeDecodeError as error:
         raise CgroupFileError(path, REASON_PARSE, f"not ASCII text at byte {error.start}") from error
 
 
+@dataclass
+class _OpenCgroup:
+    inode: int
+    fds: dict[str, int]
+
+
+class FileCache:
+    """Descriptors of cgroup files kept open across scrapes and re-read from offset 0.
+
+    Opening a file costs more than reading it, so each file is opened once
+    and read with ``pread`` at every scrape. kernfs regenerates the content
+    for each read at offset 0. A cgroup is known by its path and directory inode,
+    so a cgroup removed and created again under the same name gets new
+    descriptors. Descriptors of a removed cgroup fail with ENODEV, which
+    raises :class:`CgroupVanished` and closes them. Those of cgroups not seen
+    by a scrape are closed by :meth:`end_scrape`. At most ``max_fds`` are
+    kept, and past that files are opened and closed on each read.
+    """
+
+    def __init__(self, max_fds: int) -> None:
+        self._max_fds = max_fds
+        self._open_count = 0
+        self._cgroups: dict[str, _OpenCgroup] = {}
+        self._seen: set[str] = set()
+
+    def read(self, dir_fd: int, cgroup: str, inode: int, name: str, path: str) -> str | None:
+        """Read file ``name`` of ``cgroup`` like :func:`read_text`."""
+        entry = self._cgroups.get(cgroup)
+        if entry is None or entry.inode != inode:
+            if entry is not None:
+                self._close(cgroup)
+            entry = self._cgroups[cgroup] = _OpenCgroup(inode, {})
+        self._seen.add(cgroup)
+        fd = entry.fds.get(name)
+        if fd is None:
+            fd = self._open(dir_fd, name, path)
+            if fd is None:
+                return None
+            if self._open_count < self._max_fds:
+                entry.fds[name] = fd
+                self._open_count += 1
+        stored = entry.fds.get(name) == fd
+        try:
+            return _read_fd(fd, path)
+        except CgroupVanished:
+            self._close(cgroup)
+            raise
+        finally:
+            if not stored:
+                os.close(fd)
+
+    def _open(self, dir_fd: int, name: str, path: str) -> int | None:
+        try:
+            return _open(dir_fd, name, path)
+        except OSError as error:
+            if not self._open_count:
+                raise _classify(error, path) from error
+        # Out of descriptors: keep at most half as many from now on, free
+        # all kept ones, and try once more.
+        log.warning("out of file descriptors with %d cgroup files open; keeping at most %d open from now on",
+                    self._open_count, self._open_count // 2)
+        self._max_fds = self._open_count // 2
+        self.close()
+        try:
+            return _open(dir_fd, name, path)
+        except OSError as error:
+            raise _classify(error, path) from error
+
+    def end_scrape(self) -> None:
+        """Close the descriptors of cgroups that the scrape now ending did not read."""
+        for cgroup in [c for c in self._cgroups if c not in self._seen]:
+            self._close(cgroup)
+        self._seen = set()
+
+    def close(self) -> None:
+        """Close every descriptor."""
+        for cgroup in list(self._cgroups):
+            self._close(cgroup)
+
+    def open_count(self) -> int:
+        """Return the number of descriptors held."""
+        return self._open_count
+
+    def _close(self, cgroup: str) -> None:
+        entry = self._cgroups.pop(cgroup)
+        for fd in entry.fds.values():
+            os.close(fd)
+        self._open_count -= len(entry.fds)
+
+
 def _read_all(fd: int, path: str) -> bytes:
-    chunks = []
-    size = 0
+    first = os.pread(fd, _READ_CHUNK, 0)
+    # A short read is the whole file: kernfs and regular files return all
+    # they have up to the requested size. This saves a syscall per file.
+    if len(first) < _READ_CHUNK:
+        return first
+    chunks = [first]
+    size = len(first)
     while True:
-        chunk = os.read(fd, _READ_CHUNK)
+        chunk = os.pread(fd, _READ_CHUNK, size)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)
@@ -196,6 +338,7 @@ class WalkEntry:
     path: str
     depth: int
     dir_fd: int
+    inode: int
 
 
 ErrorSink = Callable[[CgroupFileError], None]
@@ -210,22 +353,23 @@ def walk(root_fd: int, max_depth: int | None, on_error: ErrorSink) -> Iterator[W
     directories are skipped. A directory that vanishes is skipped silently;
     any other failure to list or enter one is passed to ``on_error``.
     """
-    yield from _walk_dir(root_fd, "/", 0, max_depth, on_error)
+    yield from _walk_dir(root_fd, "/", os.fstat(root_fd).st_ino, 0, max_depth, on_error)
 
 
-def _walk_dir(dir_fd: int, path: str, depth: int, max_depth: int | None, on_error: ErrorSink) -> Iterator[WalkEntry]:
-    yield WalkEntry(path, depth, dir_fd)
+def _walk_dir(dir_fd: int, path: str, inode: int, depth: int, max_depth: int | None,
+              on_error: ErrorSink) -> Iterator[WalkEntry]:
+    yield WalkEntry(path, depth, dir_fd, inode)
     if max_depth is not None and depth >= max_depth:
         return
     try:
         with os.scandir(dir_fd) as entries:
-            names = sorted(entry.name for entry in entries if entry.is_dir(follow_symlinks=False))
+            children = sorted((entry.name, entry.inode()) for entry in entries if entry.is_dir(follow_symlinks=False))
     except OSError as error:
         if error.errno not in _VANISHED_ERRNOS:
             on_error(_classify(error, path))
         return
     prefix = path if path.endswith("/") else path + "/"
-    for name in names:
+    for name, child_inode in children:
         child_path = prefix + name
         try:
             child_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
@@ -235,6 +379,6 @@ def _walk_dir(dir_fd: int, path: str, depth: int, max_depth: int | None, on_erro
                 on_error(_classify(error, child_path))
             continue
         try:
-            yield from _walk_dir(child_fd, child_path, depth + 1, max_depth, on_error)
+            yield from _walk_dir(child_fd, child_path, child_inode, depth + 1, max_depth, on_error)
         finally:
             os.close(child_fd)

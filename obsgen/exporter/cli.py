@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import re
@@ -10,7 +11,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from prometheus_client import ProcessCollector
 from prometheus_client.exposition import generate_latest
@@ -142,13 +143,14 @@ def options_from_args(args: argparse.Namespace) -> CollectorOptions:
     )
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+def write_atomically(path: str, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` through a temporary file in the same directory and a rename."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, temporary = tempfile.mkstemp(prefix=".obsgen-exporter-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(data)
+            for chunk in chunks:
+                file.write(chunk)
             file.flush()
             os.fsync(file.fileno())
         os.chmod(temporary, 0o644)
@@ -160,27 +162,33 @@ def write_atomically(path: str, data: bytes) -> None:
 
 def run_once(collector: MemoryCollector, output: str | None) -> int:
     """Print or write one scrape in the text format; return the exit status."""
-    registry = CollectorRegistry()
-    registry.register(collector)
-    data = HEADER.encode() + generate_latest(registry)
+    chunks = itertools.chain([HEADER.encode()], collector.render_text_chunks())
     if output:
-        write_atomically(output, data)
+        write_atomically(output, chunks)
     else:
-        sys.stdout.buffer.write(data)
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
     return 0
 
 
 def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
     """Serve /metrics until SIGTERM or SIGINT; return the exit status."""
+    # Prometheus requests the text format by default, so the collector's
+    # fast path renders it, followed by the process metrics. Other formats
+    # go through prometheus_client's encoders and the full registry.
+    process_registry = CollectorRegistry()
+    process = ProcessCollector(registry=process_registry)
     registry = CollectorRegistry()
     registry.register(collector)
-    ProcessCollector(registry=registry)
+    registry.register(process)
     if not args.no_oom_watch:
         _start_watcher(collector)
     host, port = args.listen_address
     try:
-        server = MetricsServer((host, port), registry, args.max_connections, args.request_timeout)
+        server = MetricsServer((host, port), registry, args.max_connections, args.request_timeout,
+                               fast_text=lambda: itertools.chain(collector.render_text_chunks(),
+                                                                 [generate_latest(process_registry)]))
     except OSError as error:
         log.error("cannot listen on %s:%d: %s", host, port, error.strerror)
         return 1
@@ -197,6 +205,7 @@ def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
     server.server_close()
     if collector.watcher is not None:
         collector.watcher.stop()
+    collector.close()
     log.info("stopped")
     return 0
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
-from prometheus_client.registry import CollectorRegistry
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import CollectorRegistry
+from prometheus_client.utils import floatToGoString
 
 from . import cgroupfs
 from . import identity as ident
@@ -36,7 +40,7 @@ _DROP_WARNING_INTERVAL = 600.0
 
 @dataclass(frozen=True)
 class CollectorOptions:
-    """What to read and how to label it. Times are in seconds."""
+    """Collector settings: the tree to read, filters, limits and name sources. Times are in seconds."""
 
     root: str = "/sys/fs/cgroup"
     include: re.Pattern[str] | None = None
@@ -68,57 +72,60 @@ class CgroupReading:
 class _Reader:
     """Reads one cgroup directory, sending file errors to ``on_error``."""
 
-    def __init__(self, root: str, on_error: Callable[[CgroupFileError], None]) -> None:
+    def __init__(self, root: str, files: cgroupfs.FileCache, on_error: Callable[[CgroupFileError], None]) -> None:
         self._root = root.rstrip("/")
+        self._files = files
         self._on_error = on_error
+        self._missing_file = False
 
-    def _text(self, dir_fd: int, cgroup: str, name: str) -> str | None:
-        path = f"{self._root}{cgroup.rstrip('/')}/{name}"
+    def _parse(self, entry: cgroupfs.WalkEntry, name: str, parser: Callable[[str, str], _T]) -> _T | None:
+        # The full path is built only for an error message: this runs for
+        # every file of every cgroup.
+        cgroup = entry.path
         try:
-            return cgroupfs.read_text(dir_fd, name, path)
+            text = self._files.read(entry.dir_fd, cgroup, entry.inode, name, name)
+            if text is None:
+                self._missing_file = True
+                return None
+            return parser(text, name)
         except CgroupFileError as error:
-            self._on_error(error)
+            path = f"{self._root}{cgroup.rstrip('/')}/{name}"
+            self._on_error(CgroupFileError(path, error.reason, error.detail))
             return None
+        except CgroupVanished:
+            raise CgroupVanished(f"{self._root}{cgroup.rstrip('/')}/{name}") from None
 
-    def _parse(self, dir_fd: int, cgroup: str, name: str, parser: Callable[[str, str], _T]) -> _T | None:
-        text = self._text(dir_fd, cgroup, name)
-        if text is None:
-            return None
-        path = f"{self._root}{cgroup.rstrip('/')}/{name}"
-        try:
-            return parser(text, path)
-        except CgroupFileError as error:
-            self._on_error(error)
-            return None
-
-    def events(self, dir_fd: int, cgroup: str) -> dict[str, int] | None:
+    def events(self, entry: cgroupfs.WalkEntry) -> dict[str, int] | None:
         """Read memory.events only (for OOM accounting of cgroups that are not exported)."""
-        return self._parse(dir_fd, cgroup, "memory.events", cgroupfs.parse_flat_keyed)
+        return self._parse(entry, "memory.events", cgroupfs.parse_flat_keyed)
 
-    def read(self, dir_fd: int, cgroup: str) -> CgroupReading | None:
+    def read(self, entry: cgroupfs.WalkEntry) -> CgroupReading | None:
         """Read every memory file of a cgroup; None when it has no memory controller.
 
         Raise CgroupVanished when the cgroup was removed during the read.
         """
+        is_root = entry.path == "/"
+        self._missing_file = False
         reading = CgroupReading()
-        reading.current = self._parse(dir_fd, cgroup, "memory.current", cgroupfs.parse_u64)
-        if reading.current is None and cgroup != "/" and not _exists(dir_fd, "memory.current"):
+        reading.current = self._parse(entry, "memory.current", cgroupfs.parse_u64)
+        if reading.current is None and not is_root and not _exists(entry.dir_fd, "memory.current"):
             # No memory controller enabled here (or the cgroup is gone).
             return None
-        reading.stat = self._parse(dir_fd, cgroup, "memory.stat", cgroupfs.parse_flat_keyed)
+        reading.stat = self._parse(entry, "memory.stat", cgroupfs.parse_flat_keyed)
         for file, metric, _help in m.LIMIT_FILES:
-            value = self._parse(dir_fd, cgroup, file, cgroupfs.parse_limit)
+            value = self._parse(entry, file, cgroupfs.parse_limit)
             if isinstance(value, int):
                 reading.limits[metric] = value
-        reading.peak = self._parse(dir_fd, cgroup, "memory.peak", cgroupfs.parse_u64)
-        reading.swap_current = self._parse(dir_fd, cgroup, "memory.swap.current", cgroupfs.parse_u64)
-        reading.events = self.events(dir_fd, cgroup)
-        reading.events_local = self._parse(dir_fd, cgroup, "memory.events.local", cgroupfs.parse_flat_keyed)
-        reading.swap_events = self._parse(dir_fd, cgroup, "memory.swap.events", cgroupfs.parse_flat_keyed)
-        reading.pressure = self._parse(dir_fd, cgroup, "memory.pressure", cgroupfs.parse_pressure)
-        if cgroup != "/" and not _exists(dir_fd, "memory.current"):
-            # Removed while we read: drop the partial reading.
-            raise CgroupVanished(cgroup)
+        reading.peak = self._parse(entry, "memory.peak", cgroupfs.parse_u64)
+        reading.swap_current = self._parse(entry, "memory.swap.current", cgroupfs.parse_u64)
+        reading.events = self.events(entry)
+        reading.events_local = self._parse(entry, "memory.events.local", cgroupfs.parse_flat_keyed)
+        reading.swap_events = self._parse(entry, "memory.swap.events", cgroupfs.parse_flat_keyed)
+        reading.pressure = self._parse(entry, "memory.pressure", cgroupfs.parse_pressure)
+        # A missing file means an older kernel, or a cgroup removed during the
+        # read (open fails with ENOENT then). Drop the partial reading of the latter.
+        if self._missing_file and not is_root and not _exists(entry.dir_fd, "memory.current"):
+            raise CgroupVanished(entry.path)
         return reading
 
 
@@ -132,7 +139,8 @@ def _exists(dir_fd: int, name: str) -> bool:
 
 def cgroup_labels(cgroup: str, identity: ident.CgroupIdentity, names: KubernetesNames) -> dict[str, str]:
     """Return the label set of one cgroup; unknown labels are left out, not set to ""."""
-    labels = {"cgroup": cgroup, "kind": identity.kind}
+    # "cgroup_kind", not "kind": on the pressure family "kind" is the PSI line (some or full).
+    labels = {"cgroup": cgroup, "cgroup_kind": identity.kind}
     for label in ("pod_uid", "qos_class", "container_id", "container_runtime", "systemd_unit"):
         value = getattr(identity, label)
         if value:
@@ -153,70 +161,187 @@ def new_family(name: str) -> Metric:
     return GaugeMetricFamily(name, m.HELP[name])
 
 
+class CgroupLabels:
+    """The labels of one cgroup, as a dict and as rendered exposition text."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels = labels
+        self.text = render_labels(self.labels)
+
+    def for_metric(self, name: str) -> dict[str, str]:
+        """Return the base labels of ``name``'s series (the same for every family)."""
+        return self.labels
+
+    def text_for_metric(self, name: str) -> str:
+        """Return the base labels of ``name``'s series as exposition text."""
+        return self.text
+
+
+def render_labels(labels: dict[str, str]) -> str:
+    """Render labels as ``a="1",b="2"`` with the text format's escaping."""
+    return ",".join(f'{name}="{_escape(value)}"' for name, value in labels.items())
+
+
+def _escape(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
 class _Families:
-    """The metric families of one scrape, created on first use and yielded in a fixed order."""
+    """Series of one scrape as prometheus_client families, yielded in order of first use."""
 
     def __init__(self) -> None:
         self._families: dict[str, Metric] = {}
 
-    def add(self, name: str, labels: dict[str, str], value: float) -> None:
+    def add(self, cgroup: CgroupLabels, name: str, extra: tuple[str, str] | None, value: float) -> None:
         family = self._families.get(name)
         if family is None:
             family = self._families[name] = new_family(name)
-        # NOTE: add_sample lets each series carry only the labels it knows;
+        labels = cgroup.for_metric(name)
+        if extra is not None:
+            labels = {**labels, extra[0]: extra[1]}
+        # add_sample lets each series carry only its known labels;
         # the *MetricFamily.add_metric API would force every label onto every series.
         family.add_sample(name, labels, value)
+
+    def add_items(self, cgroup: CgroupLabels, name: str, label: str, items: Iterable[tuple[str, float]]) -> None:
+        for key, value in items:
+            self.add(cgroup, name, (label, key), value)
 
     def __iter__(self) -> Iterator[Metric]:
         return iter(self._families.values())
 
 
-def add_reading(families: _Families, labels: dict[str, str], reading: CgroupReading, memory_stat: str) -> None:
-    """Add the series of one cgroup reading to ``families``."""
+class _TextLines:
+    """Series of one scrape, kept compact and rendered to text format 0.0.4 in chunks.
+
+    A scrape of a large node has tens of thousands of series but only one
+    label set per cgroup. Each series is kept as a tuple that refers to its
+    cgroup's rendered label set, and lines are built only while the output is
+    written. That is several times cheaper than prometheus_client's
+    per-sample rendering, and the whole output is never in memory at once.
+    """
+
+    def __init__(self) -> None:
+        # Per family: (base labels, extra label name or None, extra value, value).
+        self._rows: dict[str, list[tuple[str, str | None, str, int | str]]] = {}
+
+    def add(self, cgroup: CgroupLabels, name: str, extra: tuple[str, str] | None, value: float) -> None:
+        rows = self._rows.get(name)
+        if rows is None:
+            rows = self._rows[name] = []
+        number = value if isinstance(value, int) else floatToGoString(value)
+        if extra is None:
+            rows.append((cgroup.text_for_metric(name), None, "", number))
+        else:
+            rows.append((cgroup.text_for_metric(name), extra[0], _escape(extra[1]), number))
+
+    def add_items(self, cgroup: CgroupLabels, name: str, label: str, items: Iterable[tuple[str, int]]) -> None:
+        """Add one series per (label value, value) pair; the values must be integers."""
+        rows = self._rows.get(name)
+        if rows is None:
+            rows = self._rows[name] = []
+        # Keys come from parse_flat_keyed, which admits only [a-z0-9_]: nothing to escape.
+        base = cgroup.text_for_metric(name)
+        rows.extend([(base, label, key, value) for key, value in items])
+
+    def chunks(self, rows_per_chunk: int = 1024) -> Iterator[str]:
+        """Yield the exposition text family by family, about a thousand lines at a time."""
+        for name, rows in self._rows.items():
+            kind = "counter" if name.endswith("_total") else "gauge"
+            yield f"# HELP {name} {m.HELP[name]}\n# TYPE {name} {kind}\n"
+            for start in range(0, len(rows), rows_per_chunk):
+                yield "".join([
+                    f"{name}{{{base}}} {value}\n" if label is None else f'{name}{{{base},{label}="{key}"}} {value}\n'
+                    for base, label, key, value in rows[start:start + rows_per_chunk]
+                ])
+
+
+SeriesSink = _Families | _TextLines
+
+
+def add_reading(sink: SeriesSink, cgroup: CgroupLabels, reading: CgroupReading, memory_stat: str) -> None:
+    """Add the series of one cgroup reading to ``sink``."""
     if reading.current is not None:
-        families.add(m.MEMORY_CURRENT, labels, reading.current)
+        sink.add(cgroup, m.MEMORY_CURRENT, None, reading.current)
         if reading.stat is not None and "inactive_file" in reading.stat:
-            families.add(m.MEMORY_WORKING_SET, labels, max(0, reading.current - reading.stat["inactive_file"]))
+            sink.add(cgroup, m.MEMORY_WORKING_SET, None, max(0, reading.current - reading.stat["inactive_file"]))
     if reading.stat is not None:
-        _add_stat(families, labels, reading.stat, memory_stat)
+        _add_stat(sink, cgroup, reading.stat, memory_stat)
     for metric, value in reading.limits.items():
-        families.add(metric, labels, value)
+        sink.add(cgroup, metric, None, value)
     if reading.peak is not None:
-        families.add(m.MEMORY_PEAK, labels, reading.peak)
+        sink.add(cgroup, m.MEMORY_PEAK, None, reading.peak)
     if reading.swap_current is not None:
-        families.add(m.MEMORY_SWAP_CURRENT, labels, reading.swap_current)
+        sink.add(cgroup, m.MEMORY_SWAP_CURRENT, None, reading.swap_current)
     for metric, events in ((m.MEMORY_EVENTS, reading.events), (m.MEMORY_EVENTS_LOCAL, reading.events_local),
                            (m.MEMORY_SWAP_EVENTS, reading.swap_events)):
-        for event, count in (events or {}).items():
-            families.add(metric, {**labels, "event": event}, count)
+        if events:
+            sink.add_items(cgroup, metric, "event", events.items())
     if reading.pressure is not None:
-        # On this family "kind" is the PSI line (some or full), so the cgroup
-        # kind moves to "cgroup_kind". PSI totals are in microseconds.
-        pressure_labels = {**labels, "cgroup_kind": labels["kind"]}
-        families.add(m.MEMORY_PRESSURE, {**pressure_labels, "kind": "some"}, reading.pressure.some / 1e6)
+        # PSI totals are in microseconds.
+        sink.add(cgroup, m.MEMORY_PRESSURE, ("kind", "some"), reading.pressure.some / 1e6)
         if reading.pressure.full is not None:
-            families.add(m.MEMORY_PRESSURE, {**pressure_labels, "kind": "full"}, reading.pressure.full / 1e6)
+            sink.add(cgroup, m.MEMORY_PRESSURE, ("kind", "full"), reading.pressure.full / 1e6)
 
 
-def _add_stat(families: _Families, labels: dict[str, str], stat: dict[str, int], memory_stat: str) -> None:
+_STAT_METRICS = {m.STAT_BYTES: m.MEMORY_STAT, m.STAT_EVENT: m.MEMORY_STAT_EVENTS, m.STAT_OTHER: m.MEMORY_STAT_OTHER}
+
+
+def _add_stat(sink: SeriesSink, cgroup: CgroupLabels, stat: dict[str, int], memory_stat: str) -> None:
+    by_metric: dict[str, list[tuple[str, int]]] = {m.MEMORY_STAT: [], m.MEMORY_STAT_EVENTS: [], m.MEMORY_STAT_OTHER: []}
+    default_only = memory_stat == STAT_DEFAULT
     for key, value in stat.items():
-        if memory_stat == STAT_DEFAULT and key not in m.DEFAULT_STAT_KEYS:
+        if default_only and key not in m.DEFAULT_STAT_KEYS:
             continue
-        item_labels = {**labels, "item": key}
-        kind = m.classify_stat_key(key)
-        if kind == m.STAT_BYTES:
-            families.add(m.MEMORY_STAT, item_labels, value)
-        elif kind == m.STAT_EVENT:
-            families.add(m.MEMORY_STAT_EVENTS, item_labels, value)
-        else:
-            families.add(m.MEMORY_STAT_OTHER, item_labels, value)
+        by_metric[_stat_metric(key)].append((key, value))
+    for metric, items in by_metric.items():
+        if items:
+            sink.add_items(cgroup, metric, "item", items)
+
+
+@functools.lru_cache(maxsize=1024)
+def _stat_metric(key: str) -> str:
+    return _STAT_METRICS[m.classify_stat_key(key)]
+
+
+def _descriptor_budget() -> int:
+    """Return how many cgroup files may stay open, raising the soft RLIMIT_NOFILE to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 64
+    # Leave room for sockets, directory descriptors of the walk and inotify.
+    return max(0, min(soft, 1 << 20) - in_use - 256)
+
+
+class _StaticCollector:
+    """Already built families, in the shape generate_latest expects."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
 
 
 class MemoryCollector:
     """Collector for cgroup v2 memory metrics; each ``collect()`` reads the tree anew.
 
-    Not for concurrent use without the internal lock: ``collect()`` takes it,
-    so parallel scrapes run one after the other. ``registry`` is where the
+    Thread-safe: ``collect()`` and ``render_text()`` take an internal lock, so
+    concurrent scrapes run one after the other. ``registry`` is where the
     collector registers itself (None: nowhere, for tests and ``--once``).
     """
 
@@ -227,10 +352,16 @@ class MemoryCollector:
         self.watcher: OomWatcher | None = None
         self._clock = clock
         self._lock = threading.Lock()
+        # record_error is also called by the watcher thread.
+        self._errors_lock = threading.Lock()
         self._errors: dict[tuple[str, str], int] = {}
         self._logged: set[tuple[str, str]] = set()
         self._dropped_total = 0
+        self._tracked: set[str] = set()
         self._last_drop_warning = float("-inf")
+        self._files = cgroupfs.FileCache(_descriptor_budget())
+        self._identities: dict[str, ident.CgroupIdentity] = {}
+        self._labels: dict[str, tuple[object, CgroupLabels]] = {}
         if registry is not None:
             registry.register(self)
 
@@ -238,33 +369,62 @@ class MemoryCollector:
         """Return empty families so that registering does not read cgroupfs."""
         return [new_family(name) for name in m.HELP]
 
+    def close(self) -> None:
+        """Close the cgroup files kept open between scrapes."""
+        with self._lock:
+            self._files.close()
+
     def record_error(self, error: CgroupFileError) -> None:
         """Count a file error and log it the first time this file and reason are seen."""
         file = os.path.basename(error.path)
-        self._errors[(file, error.reason)] = self._errors.get((file, error.reason), 0) + 1
         key = (error.path, error.reason)
-        if key in self._logged:
-            return
-        if len(self._logged) < _MAX_LOGGED_ERRORS:
+        with self._errors_lock:
+            self._errors[(file, error.reason)] = self._errors.get((file, error.reason), 0) + 1
+            if key in self._logged or len(self._logged) > _MAX_LOGGED_ERRORS:
+                return
             self._logged.add(key)
-            log.warning("skipping %s: %s (logged once; counted in %s)", error.path, error.detail, m.ERRORS)
-        elif len(self._logged) == _MAX_LOGGED_ERRORS:
-            self._logged.add(("", ""))
+            first_over_limit = len(self._logged) > _MAX_LOGGED_ERRORS
+        if first_over_limit:
             log.warning("more than %d distinct file errors; further ones are only counted in %s",
                         _MAX_LOGGED_ERRORS, m.ERRORS)
+        else:
+            log.warning("skipping %s: %s (logged once; counted in %s)", error.path, error.detail, m.ERRORS)
 
     def collect(self) -> Iterator[Metric]:
         """Read the cgroup tree and yield fresh metric families."""
-        with self._lock:
-            families = self._scrape()
-        return iter(families)
-
-    def _scrape(self) -> list[Metric]:
-        started = time.perf_counter()
         families = _Families()
+        with self._lock:
+            extra = self._scrape(families)
+        return iter([*families, *extra])
+
+    def render_text_chunks(self) -> Iterator[bytes]:
+        """Read the cgroup tree and yield it in text format 0.0.4, in chunks.
+
+        The same series as ``collect()``, rendered without building a
+        prometheus_client sample per series. The tree is read when the first
+        chunk is requested.
+        """
+        lines = _TextLines()
+        with self._lock:
+            extra = self._scrape(lines)
+        for chunk in lines.chunks():
+            yield chunk.encode()
+        yield generate_latest(_StaticCollector(extra))
+
+    def render_text(self) -> bytes:
+        """Read the cgroup tree and return it in text format 0.0.4."""
+        return b"".join(self.render_text_chunks())
+
+    def _scrape(self, sink: SeriesSink) -> list[Metric]:
+        """Add the cgroup series to ``sink``; return the OOM and self-metric families."""
+        started = time.perf_counter()
+        walk_started = self._clock()
         names = scan_names(self.options.pod_log_dir, self.options.container_log_dir)
-        exported, dropped = self._walk(families, names)
+        self._tracked = set()
+        exported, dropped = self._walk(sink, names)
         now = self._clock()
+        if self.watcher is not None:
+            self.watcher.retain(self._tracked, walk_started)
         self.tracker.finish_scrape(names, now)
         self._dropped_total += dropped
         if dropped and now - self._last_drop_warning >= _DROP_WARNING_INTERVAL:
@@ -272,38 +432,41 @@ class MemoryCollector:
             log.warning("--max-cgroups=%d reached: %d cgroups not exported this scrape (counted in %s; "
                         "this warning repeats at most every %d s)", self.options.max_cgroups, dropped,
                         m.CGROUPS_DROPPED, int(_DROP_WARNING_INTERVAL))
-        self._add_oom_counters(families)
-        result = list(families)
-        result.extend(self._self_metrics(exported, time.perf_counter() - started))
-        return result
+        return [self._oom_counters(), *self._self_metrics(exported, time.perf_counter() - started)]
 
-    def _walk(self, families: _Families, names: KubernetesNames) -> tuple[int, int]:
+    def _walk(self, sink: SeriesSink, names: KubernetesNames) -> tuple[int, int]:
         options = self.options
-        reader = _Reader(options.root, self.record_error)
+        reader = _Reader(options.root, self._files, self.record_error)
         try:
             root_fd = os.open(options.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as error:
-            self.record_error(CgroupFileError(options.root, cgroupfs.REASON_IO, f"cannot open cgroup root: {error.strerror}"))
+            detail = f"cannot open cgroup root: {error.strerror}"
+            self.record_error(CgroupFileError(options.root, cgroupfs.REASON_IO, detail))
             return 0, 0
         exported = dropped = 0
-        identities: dict[str, ident.CgroupIdentity] = {}
+        # Identities depend only on the path and labels only on the path and
+        # the names, so both are kept across scrapes for the cgroups still there.
+        previous_identities, self._identities = self._identities, {}
+        previous_labels, self._labels = self._labels, {}
         try:
             for entry in cgroupfs.walk(root_fd, options.max_depth, self.record_error):
-                identity = self._identity(entry.path, identities)
+                identity = previous_identities.get(entry.path) or self._identity(entry.path)
+                self._identities[entry.path] = identity
                 wanted = self._wanted(entry.path)
                 if wanted and exported >= options.max_cgroups:
                     dropped += 1
                     wanted = False
                 try:
                     if wanted:
-                        reading = reader.read(entry.dir_fd, entry.path)
+                        reading = reader.read(entry)
                         if reading is None:
                             continue
                         exported += 1
-                        add_reading(families, cgroup_labels(entry.path, identity, names), reading, options.memory_stat)
+                        labels = self._cgroup_labels(entry.path, identity, names, previous_labels)
+                        add_reading(sink, labels, reading, options.memory_stat)
                         events = reading.events
                     elif identity.kind in (ident.KIND_POD, ident.KIND_CONTAINER):
-                        events = reader.events(entry.dir_fd, entry.path)
+                        events = reader.events(entry)
                     else:
                         continue
                 except CgroupVanished:
@@ -311,18 +474,29 @@ class MemoryCollector:
                 self._track_oom(entry.path, identity, events)
         finally:
             os.close(root_fd)
+            self._files.end_scrape()
         return exported, dropped
 
-    def _identity(self, path: str, cache: dict[str, ident.CgroupIdentity]) -> ident.CgroupIdentity:
+    def _identity(self, path: str) -> ident.CgroupIdentity:
+        """Derive the identity of ``path``; its parent was identified earlier in the walk."""
         if path == "/":
-            identity = ident.CgroupIdentity()
+            return ident.CgroupIdentity()
+        parent_path, _, name = path.rpartition("/")
+        parent_path = parent_path or "/"
+        parent = self._identities.get(parent_path, ident.CgroupIdentity())
+        parents = parent_path.strip("/").split("/") if parent_path != "/" else []
+        return ident.identify_component(parent, name, parents)
+
+    def _cgroup_labels(self, path: str, identity: ident.CgroupIdentity, names: KubernetesNames,
+                       previous: dict[str, tuple[object, CgroupLabels]]) -> CgroupLabels:
+        names_key = (names.containers.get(identity.container_id), names.pods.get(identity.pod_uid))
+        cached = previous.get(path)
+        if cached is not None and cached[0] == names_key:
+            labels = cached[1]
         else:
-            parent_path, _, name = path.rpartition("/")
-            parent_path = parent_path or "/"
-            parent = cache.get(parent_path, ident.CgroupIdentity())
-            identity = ident.identify_component(parent, name, parent_path.strip("/").split("/") if parent_path != "/" else [])
-        cache[path] = identity
-        return identity
+            labels = CgroupLabels(cgroup_labels(path, identity, names))
+        self._labels[path] = (names_key, labels)
+        return labels
 
     def _wanted(self, path: str) -> bool:
         if self.options.include is not None and not self.options.include.search(path):
@@ -333,6 +507,7 @@ class MemoryCollector:
         if not identity.pod_uid or events is None or "oom_kill" not in events:
             return
         now = self._clock()
+        self._tracked.add(path)
         if identity.kind == ident.KIND_POD:
             self.tracker.observe_pod(identity.pod_uid, events["oom_kill"], now)
             if self.watcher is not None:
@@ -342,18 +517,22 @@ class MemoryCollector:
             if self.watcher is not None:
                 self.watcher.watch_container(path, identity)
 
-    def _add_oom_counters(self, families: _Families) -> None:
+    def _oom_counters(self) -> Metric:
+        family = new_family(m.CONTAINER_OOM_KILLS)
         for key, counter in self.tracker.counters():
             labels = {"pod_uid": key.pod_uid, "container": key.container}
             if counter.namespace:
                 labels.update(namespace=counter.namespace, pod=counter.pod)
-            families.add(m.CONTAINER_OOM_KILLS, labels, counter.value)
+            family.add_sample(m.CONTAINER_OOM_KILLS, labels, counter.value)
+        return family
 
     def _self_metrics(self, exported: int, duration: float) -> list[Metric]:
         duration_family = GaugeMetricFamily(m.SCRAPE_DURATION, m.HELP[m.SCRAPE_DURATION], value=duration)
         cgroups_family = GaugeMetricFamily(m.CGROUPS, m.HELP[m.CGROUPS], value=exported)
         errors_family = CounterMetricFamily(m.ERRORS, m.HELP[m.ERRORS], labels=["file", "reason"])
-        for (file, reason), count in sorted(self._errors.items()):
+        with self._errors_lock:
+            errors = sorted(self._errors.items())
+        for (file, reason), count in errors:
             errors_family.add_metric([file, reason], count)
         dropped_family = CounterMetricFamily(m.CGROUPS_DROPPED, m.HELP[m.CGROUPS_DROPPED], value=self._dropped_total)
         return [duration_family, cgroups_family, errors_family, dropped_family]

@@ -1,6 +1,6 @@
 """Derive Kubernetes, runtime and systemd labels from a cgroup path.
 
-The path is all the exporter knows about a cgroup, so every label here comes
+The path is the only identity a cgroup has, so every label here comes
 from the directory names that kubelet, the container runtimes and systemd
 choose. Two kubelet cgroup drivers are understood:
 
@@ -107,7 +107,7 @@ def identify_component(parent: CgroupIdentity, name: str, parents: list[str]) ->
         return replace(inherited, kind=KIND_CONTAINER, container_id=found[0], container_runtime=found[1])
 
     # cgroupfs driver: a bare id directly below a pod. containerd and Docker
-    # both write it this way, so the runtime cannot be told from the path.
+    # both write it this way, so the path does not identify the runtime.
     if parent.kind == KIND_POD and _BARE_ID.fullmatch(name):
         return replace(inherited, kind=KIND_CONTAINER, container_id=name, container_runtime="")
 

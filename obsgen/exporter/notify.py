@@ -16,7 +16,6 @@ standard library has no binding.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import logging
 import os
@@ -46,9 +45,12 @@ IN_CLOEXEC = os.O_CLOEXEC
 
 _EVENT_HEADER = struct.Struct("iIII")
 # memory.events changes up to 50 times a second in a cgroup above memory.high,
-# so reads it triggers are limited per cgroup. cgroup.events (the cgroup became
-# empty, as after a fatal kill) is always read at once.
-MIN_READ_INTERVAL = 1.0
+# so reads it triggers are limited per cgroup while only low/high change. A
+# cgroup at memory.max (max, oom, oom_kill change) and cgroup.events (the
+# cgroup became empty, as after a fatal kill) are always read at once, because
+# the runtime may remove the cgroup right after the kill.
+MIN_READ_INTERVAL = 0.1
+_THROTTLING_EVENTS = frozenset({"low", "high"})
 
 
 class InotifyUnavailable(Exception):
@@ -59,9 +61,10 @@ class Inotify:
     """Minimal inotify binding: one instance, add/remove watches, read events."""
 
     def __init__(self) -> None:
-        libc_name = ctypes.util.find_library("c")
         try:
-            self._libc = ctypes.CDLL(libc_name, use_errno=True)
+            # The process's own symbols include libc's; find_library would need
+            # ldconfig, which distroless images lack.
+            self._libc = ctypes.CDLL(None, use_errno=True)
             self._add = self._libc.inotify_add_watch
             self._rm = self._libc.inotify_rm_watch
             init = self._libc.inotify_init1
@@ -82,6 +85,10 @@ class Inotify:
             code = ctypes.get_errno()
             raise OSError(code, os.strerror(code), path)
         return int(wd)
+
+    def remove_watch(self, wd: int) -> None:
+        """Remove a watch; one the kernel already dropped is ignored."""
+        self._rm(self.fd, wd)
 
     def read_events(self) -> list[tuple[int, int, str]]:
         """Return pending (watch descriptor, mask, name) events without blocking."""
@@ -110,12 +117,17 @@ class _Watch:
     directory: str
     identity: ident.CgroupIdentity
     file: str  # "memory.events", "cgroup.events", or "" for a watched pod directory
+    added: float
 
 
 @dataclass
 class _ReadSchedule:
     last_read: float = float("-inf")
     due: float | None = None
+    # Whether the last read saw a counter other than low/high change, as
+    # happens at memory.max right before an OOM kill: then reads are not delayed.
+    hot: bool = True
+    last_events: dict[str, int] | None = None
 
 
 class OomWatcher:
@@ -123,6 +135,8 @@ class OomWatcher:
 
     ``root`` is the cgroup root directory; cgroups are named by their path
     relative to it, as in the collector. ``on_error`` receives file errors.
+    ``clock`` must be the collector's clock, which ``retain`` compares with;
+    read scheduling always uses ``time.monotonic``.
     """
 
     def __init__(self, root: str, tracker: OomTracker, on_error: Callable[[CgroupFileError], None],
@@ -137,6 +151,7 @@ class OomWatcher:
         self._watched: set[str] = set()
         self._schedules: dict[str, _ReadSchedule] = {}
         self._out_of_watches = False
+        self._overflows = 0
         self._wake_read, self._wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="oom-watcher", daemon=True)
@@ -184,9 +199,30 @@ class OomWatcher:
                                     "fs.inotify.max_user_watches to fix this", target)
                     # ENOENT: the cgroup vanished, or a kernel without cgroup.events.
                     continue
-                self._watches[wd] = _Watch(cgroup, directory, identity, file)
+                self._watches[wd] = _Watch(cgroup, directory, identity, file, self._clock())
                 self._watched.add(cgroup)
             return cgroup in self._watched
+
+    def retain(self, seen: set[str], scrape_started: float) -> None:
+        """Remove watches of cgroups a scrape did not see, unless added after it started.
+
+        The kernel drops a watch when its file is deleted, but the removal of
+        a cgroup's files is not guaranteed to report it, so watches that
+        outlive their cgroup are removed here.
+        """
+        with self._lock:
+            stale = [wd for wd, watch in self._watches.items()
+                     if watch.cgroup not in seen and watch.added < scrape_started]
+            for wd in stale:
+                cgroup = self._watches.pop(wd).cgroup
+                self._inotify.remove_watch(wd)
+                self._watched.discard(cgroup)
+                self._schedules.pop(cgroup, None)
+
+    def watch_count(self) -> int:
+        """Return the number of inotify watches held."""
+        with self._lock:
+            return len(self._watches)
 
     def _run(self) -> None:
         poller = select.poll()
@@ -206,13 +242,16 @@ class OomWatcher:
             dues = [s.due for s in self._schedules.values() if s.due is not None]
         if not dues:
             return None
-        return max(0, int((min(dues) - self._clock()) * 1000) + 1)
+        return max(0, int((min(dues) - time.monotonic()) * 1000) + 1)
 
     def _handle(self, wd: int, mask: int, name: str) -> None:
         # A file watch reports IN_MODIFY with an empty name; a pod directory
         # watch reports IN_CREATE with the new child's name.
         if mask & IN_Q_OVERFLOW:
-            log.warning("inotify queue overflowed; some OOM kills may be counted without a container name")
+            self._overflows += 1
+            if self._overflows == 1 or self._overflows % 100 == 0:
+                log.warning("inotify queue overflowed (%d times so far); some OOM kills may be counted "
+                            "without a container name", self._overflows)
             return
         with self._lock:
             watch = self._watches.get(wd)
@@ -240,10 +279,11 @@ class OomWatcher:
             self._read(cgroup, self._absolute(cgroup), child_identity)
 
     def _on_modified(self, watch: _Watch) -> None:
-        now = self._clock()
+        now = time.monotonic()
         with self._lock:
             schedule = self._schedules.setdefault(watch.cgroup, _ReadSchedule())
-            if watch.file == "memory.events" and now - schedule.last_read < MIN_READ_INTERVAL:
+            throttled = watch.file == "memory.events" and not schedule.hot
+            if throttled and now - schedule.last_read < MIN_READ_INTERVAL:
                 schedule.due = schedule.last_read + MIN_READ_INTERVAL
                 return
             schedule.last_read = now
@@ -251,7 +291,7 @@ class OomWatcher:
         self._read(watch.cgroup, watch.directory, watch.identity)
 
     def _read_due(self) -> None:
-        now = self._clock()
+        now = time.monotonic()
         targets: dict[str, _Watch] = {}
         with self._lock:
             for cgroup, schedule in self._schedules.items():
@@ -280,6 +320,12 @@ class OomWatcher:
             return
         finally:
             os.close(dir_fd)
+        with self._lock:
+            schedule = self._schedules.get(cgroup)
+            if schedule is not None:
+                previous = schedule.last_events
+                schedule.hot = previous is None or any(
+                    value != previous.get(key) for key, value in events.items() if key not in _THROTTLING_EVENTS)
+                schedule.last_events = events
         if "oom_kill" in events:
-            self._tracker.observe_container(cgroup, identity.pod_uid, identity.container_id,
-                                            events["oom_kill"], self._clock())
+            self._tracker.observe_container(cgroup, identity.pod_uid, identity.container_id, events["oom_kill"])

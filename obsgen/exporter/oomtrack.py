@@ -78,9 +78,9 @@ class OomTracker:
 
     ``grace_seconds`` is how long state of vanished pods and containers is
     kept. ``new_series_delay`` is how long a counter created after the first
-    scrape is exposed at 0 before kills counted at its creation are added: a
-    series that appears already above 0 shows no increase to ``increase()``,
-    so Prometheus would never see that kill.
+    scrape is exposed at 0 before kills counted at its creation are added.
+    A series that appears already above 0 shows no increase to
+    ``increase()``, so without the delay Prometheus would miss that kill.
     """
 
     def __init__(self, grace_seconds: float = 300.0, new_series_delay: float = 60.0) -> None:
@@ -91,6 +91,7 @@ class OomTracker:
         self._pods: dict[str, _PodState] = {}
         self._counters: dict[OomKey, OomCounter] = {}
         self._scrapes = 0
+        self._latest = float("-inf")
 
     def observe_pod(self, pod_uid: str, hierarchical_oom_kill: int, now: float) -> None:
         """Record the pod cgroup's hierarchical ``oom_kill``; call before its containers."""
@@ -99,10 +100,18 @@ class OomTracker:
             pod.hierarchical = max(pod.hierarchical, hierarchical_oom_kill)
             pod.observed_this_scrape = True
             pod.last_seen = now
+            self._latest = max(self._latest, now)
 
-    def observe_container(self, cgroup: str, pod_uid: str, container_id: str, oom_kill: int, now: float) -> None:
-        """Record the ``oom_kill`` of a container cgroup (from a scrape or the watcher)."""
+    def observe_container(self, cgroup: str, pod_uid: str, container_id: str, oom_kill: int,
+                          now: float | None = None) -> None:
+        """Record the ``oom_kill`` of a container cgroup (from a scrape or the watcher).
+
+        ``now`` None (the watcher, which runs on its own clock) means the time of the latest scrape.
+        """
         with self._lock:
+            if now is None:
+                now = self._latest
+            self._latest = max(self._latest, now)
             state = self._containers.get(cgroup)
             if state is None:
                 state = _ContainerState(pod_uid=pod_uid, container_id=container_id, oom_kill=0)
@@ -124,6 +133,7 @@ class OomTracker:
     def finish_scrape(self, names: KubernetesNames, now: float) -> None:
         """Attribute pending kills to counters, take pod residuals and expire old state."""
         with self._lock:
+            self._latest = max(self._latest, now)
             first_scrape = self._scrapes == 0
             self._scrapes += 1
             self._release_deferred(now)

@@ -9,7 +9,7 @@ _FIX = ("Mount the host's /sys/fs/cgroup (cgroup v2) into the exporter read-only
 
 
 class StartupError(Exception):
-    """The cgroup root cannot give correct numbers; the message says why and how to fix it."""
+    """The cgroup root cannot give correct numbers. The message states why and how to fix it."""
 
 
 def _v1_memory_mount(mountinfo: str) -> str | None:

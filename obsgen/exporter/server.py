@@ -1,23 +1,25 @@
 """A small HTTP server for /metrics and /healthz that slow clients cannot exhaust.
 
-prometheus_client's own server answers every path and has no bound on
+prometheus_client's own server (0.26) serves metrics on every path and has no bound on
 threads or request time, so this one is built on http.server with three caps:
-at most ``max_connections`` requests are handled at once (more are answered
-503 and closed), each socket operation times out after ``request_timeout``
+at most ``max_connections`` requests are handled at once (more get a 503
+response and are closed), each socket operation times out after ``request_timeout``
 seconds, and a whole request is cut off after ``request_timeout`` seconds even
 if the client trickles bytes.
 """
 
 from __future__ import annotations
 
-import gzip
+import itertools
 import logging
 import socket
 import threading
+import zlib
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
@@ -65,23 +67,34 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_metrics(self) -> None:
         encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
         try:
-            body = encoder(self.server.registry)
+            if encoder is generate_latest and self.server.fast_text is not None:
+                chunks = iter(self.server.fast_text())
+                # The first chunk reads the tree, so scrape errors surface before any header is sent.
+                first = next(chunks, b"")
+            else:
+                chunks, first = iter(()), encoder(self.server.registry)
         except Exception:  # a collector bug must not kill the server thread silently
             log.exception("scrape failed")
             self._send(500, "text/plain; charset=utf-8", b"scrape failed, see the exporter log\n")
             return
-        encoding = None
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body, compresslevel=1)
-            encoding = "gzip"
-        self._send(200, content_type, body, encoding)
+        gzipped = "gzip" in self.headers.get("Accept-Encoding", "")
+        # HTTP/1.0 without Content-Length: the body ends when the connection
+        # closes, so a large scrape is never held in memory whole.
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        if gzipped:
+            self.send_header("Content-Encoding", "gzip")
+        self.end_headers()
+        compressor = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS) if gzipped else None
+        for chunk in itertools.chain([first], chunks):
+            self.wfile.write(compressor.compress(chunk) if compressor else chunk)
+        if compressor:
+            self.wfile.write(compressor.flush())
 
-    def _send(self, status: int, content_type: str, body: bytes, encoding: str | None = None) -> None:
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        if encoding:
-            self.send_header("Content-Encoding", encoding)
         self.end_headers()
         self.wfile.write(body)
 
@@ -90,14 +103,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class MetricsServer(ThreadingHTTPServer):
-    """Serves ``registry`` on /metrics and a liveness answer on /healthz."""
+    """HTTP server for ``registry`` on /metrics and a liveness check on /healthz.
+
+    ``fast_text``, when given, renders the same registry in text format 0.0.4
+    as chunks and is used instead of prometheus_client's encoder for that format.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], registry: Collector, max_connections: int = 8,
-                 request_timeout: float = 10.0) -> None:
+                 request_timeout: float = 10.0, fast_text: Callable[[], Iterable[bytes]] | None = None) -> None:
         self.registry = registry
+        self.fast_text = fast_text
         self.request_timeout = request_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         self.rejected = 0
@@ -124,7 +142,7 @@ class MetricsServer(ThreadingHTTPServer):
     def _reject_busy(self, request: socket.socket) -> None:
         self.rejected += 1
         if self.rejected == 1 or self.rejected % 100 == 0:
-            log.warning("all request slots busy; answered 503 (%d times so far)", self.rejected)
+            log.warning("all request slots busy; responded 503 (%d times so far)", self.rejected)
         try:
             request.settimeout(1.0)
             request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")

@@ -102,7 +102,7 @@ def near_limit(owner: Owner) -> list[Rule]:
 
 
 def oom_killed(owner: Owner) -> Rule:
-    """Every OOM kill, from any listed source; resolves once no kill happened for one window."""
+    """Alert on every OOM kill seen by any listed source. The alert resolves after a window without kills."""
     oom = owner.settings.oom
     group = promql.by(names.container_labels(owner.cluster_label))
     kills = promql.selector(names.oom_kills(oom.window_s),
@@ -117,32 +117,51 @@ def oom_killed(owner: Owner) -> Rule:
 def leak(owner: Owner) -> Rule:
     """Sustained growth of the memory floor that reaches the limit within the horizon.
 
-    Two trends are checked: a slow one over ``window`` with the long ``horizon`` and a fast one
-    over ``fast_window`` with ``fast_horizon``. Each also requires the floor to have grown by
-    ``min_growth`` of the limit over its window, which rejects flat series whose trend is noise.
-    The value is the projected time to the limit, in seconds.
+    The floor (minimum over ``floor_window``) hides GC sawtooth and short spikes. The ceiling
+    (maximum over the same window) meets the limit first, so the time left is
+    ``(limit - ceiling) / floor slope``. Two trends are checked: a slow one over ``window`` with
+    ``horizon`` and a fast one over ``fast_window`` with ``fast_horizon``. Each also requires the
+    floor to have grown by ``min_growth`` of the limit over its window, which rejects flat series
+    whose trend is noise. A leak's floor never falls, so a container whose floor fell by more than
+    ``max_drop`` of the limit within ``drop_window`` is cycling (a daily cycle, a slow GC cycle)
+    and is left out, unless it restarted in that window: a restart resets memory. The value is
+    the projected time to the limit, in seconds.
     """
-    leak_settings = owner.settings.leak
-    floor = _series(owner, names.floor(leak_settings.floor_window_s))
+    settings = owner.settings.leak
+    group_on = promql.on(names.container_labels(owner.cluster_label))
+    floor = _series(owner, names.floor(settings.floor_window_s))
+    ceiling = _series(owner, names.ceiling(settings.floor_window_s))
     limit = (f"({_series(owner, names.LIMIT)} or "
-             f"{_series(owner, names.NODE_MEMORY)} * {promql.number(leak_settings.unlimited_node_share)})")
+             f"{_series(owner, names.NODE_MEMORY)} * {promql.number(settings.unlimited_node_share)})")
 
     def tier(window_s: int, horizon_s: int) -> str:
-        slope = _series(owner, names.floor_slope(leak_settings.floor_window_s, window_s))
+        slope = _series(owner, names.floor_slope(settings.floor_window_s, window_s))
         window = promql.duration(window_s)
         return (
-            f"({limit} - {floor}) / {slope} > 0 < {horizon_s}\n"
+            f"clamp_min({limit} - {ceiling}, 0) / ({slope} > 0) < {horizon_s}\n"
             f"and\n"
-            f"{floor} - {floor} offset {window} > {limit} * {promql.number(leak_settings.min_growth)}"
+            f"{floor} - {floor} offset {window} > {limit} * {promql.number(settings.min_growth)}"
         )
 
-    expr = (f"(\n{_indent(tier(leak_settings.window_s, leak_settings.horizon_s))}\n)\nor\n"
-            f"(\n{_indent(tier(leak_settings.fast_window_s, leak_settings.fast_horizon_s))}\n)")
+    drop_window = promql.duration(settings.drop_window_s)
+    drop = _series(owner, names.floor_drop(settings.floor_window_s, settings.drop_window_s))
+    # NOTE: only the kubernetes source records restarts; with the exporter alone a container stays
+    # excluded for drop_window after an OOM kill drops its memory.
+    restarts = promql.selector(names.RESTARTS)
+    cycling = (f"max_over_time({drop}[{drop_window}]) > {limit} * {promql.number(settings.max_drop)}\n"
+               f"unless {group_on}\n"
+               f"increase({restarts}[{drop_window}]) > 0")
+    trends = (f"(\n{_indent(tier(settings.window_s, settings.horizon_s))}\n)\nor\n"
+              f"(\n{_indent(tier(settings.fast_window_s, settings.fast_horizon_s))}\n)")
+    # Parentheses matter: `and` and `unless` bind tighter than `or`.
+    expr = (f"(\n{_indent(trends)}\n)\n"
+            f"and {group_on}\n{floor} offset {promql.duration(settings.warm_up_s)}\n"
+            f"unless {group_on}\n(\n{_indent(cycling)}\n)")
     description = (f"{_WHO} has grown steadily and, at the current trend, reaches its memory limit in "
                    f"{{{{ $value | humanizeDuration }}}}.")
-    return _alert(owner, LEAK, expr, leak_settings.for_s, leak_settings.severity,
+    return _alert(owner, LEAK, expr, settings.for_s, settings.severity,
                   "A container's memory grows steadily towards its limit.", description,
-                  leak_settings.keep_firing_for_s)
+                  settings.keep_firing_for_s)
 
 
 def above_request(owner: Owner) -> Rule:

@@ -10,7 +10,7 @@ Rule = dict[str, object]
 
 
 def derived_rules(catalog: Catalog, settings: list[Settings]) -> list[Rule]:
-    """Return the ratios, memory floors and floor trends that the alerts read.
+    """Return the ratios, memory floors, ceilings, floor drops and floor trends that the alerts read.
 
     Windows come from every settings block in use, so each distinct window is recorded once.
     """
@@ -18,10 +18,19 @@ def derived_rules(catalog: Catalog, settings: list[Settings]) -> list[Rule]:
         {"record": names.RSS_LIMIT_RATIO, "expr": f"{names.RSS} / {names.LIMIT}"},
         {"record": names.WORKING_SET_LIMIT_RATIO, "expr": f"{names.WORKING_SET} / {names.LIMIT}"},
     ]
-    floors = sorted({s.leak.floor_window_s for s in settings if s.leak.enabled})
-    for floor_window in floors:
-        rules.append({"record": names.floor(floor_window),
-                      "expr": f"min_over_time({names.RSS}[{promql.duration(floor_window)}])"})
+    leaks = [s.leak for s in settings if s.leak.enabled]
+    for floor_window in sorted({leak.floor_window_s for leak in leaks}):
+        window = promql.duration(floor_window)
+        # Only full windows: in a container's first minutes the minimum of a few samples is no floor,
+        # and its fall once the window fills would look like a cycle.
+        full = f"and {names.RSS} offset {window}"
+        rules.append({"record": names.floor(floor_window), "expr": f"min_over_time({names.RSS}[{window}]) {full}"})
+        rules.append({"record": names.ceiling(floor_window),
+                      "expr": f"max_over_time({names.RSS}[{window}]) {full}"})
+    for floor_window, drop_window in sorted({(leak.floor_window_s, leak.drop_window_s) for leak in leaks}):
+        floor = names.floor(floor_window)
+        rules.append({"record": names.floor_drop(floor_window, drop_window),
+                      "expr": f"max_over_time({floor}[{promql.duration(drop_window)}]) - {floor}"})
     slopes = sorted({(s.leak.floor_window_s, w) for s in settings if s.leak.enabled
                      for w in (s.leak.window_s, s.leak.fast_window_s)})
     for floor_window, window in slopes:

@@ -13,10 +13,9 @@ from obsgen import promql
 from obsgen.catalog.model import SOURCE_EXPORTER, Catalog
 
 SOURCE = SOURCE_EXPORTER
-#: Container cgroups. The exporter labels a cgroup's kind ``kind``, except on the PSI family, where
-#: ``kind`` is the PSI line (some or full) and the cgroup's kind moves to ``cgroup_kind``.
-CONTAINERS = 'kind="container", container!=""'
-PRESSURE_CONTAINERS = 'cgroup_kind="container", container!=""'
+#: Container cgroups; the exporter labels every cgroup's kind ``cgroup_kind`` (``kind`` on the PSI
+#: family is the PSI line, some or full).
+CONTAINERS = 'cgroup_kind="container", container!=""'
 
 
 def recording_rules(catalog: Catalog, oom_windows: tuple[int, ...]) -> list[dict[str, object]]:
@@ -24,8 +23,8 @@ def recording_rules(catalog: Catalog, oom_windows: tuple[int, ...]) -> list[dict
     group = promql.by(names.container_labels(catalog.cluster_label))
     exporter = catalog.selectors.exporter
 
-    def per_container(expr_of_selector: str, metric: str, extra: str = "", containers: str = CONTAINERS) -> str:
-        matchers = ", ".join(part for part in (exporter, containers, extra) if part)
+    def per_container(expr_of_selector: str, metric: str, extra: str = "") -> str:
+        matchers = ", ".join(part for part in (exporter, CONTAINERS, extra) if part)
         return f"max {group} ({expr_of_selector.format(f'{metric}{{{matchers}}}')})"
 
     def gauge(record: str, metric: str, extra: str = "") -> dict[str, object]:
@@ -42,7 +41,7 @@ def recording_rules(catalog: Catalog, oom_windows: tuple[int, ...]) -> list[dict
         gauge(names.PEAK, "obsgen_memory_peak_bytes"),
         _rule(names.HIGH_EVENTS_RATE, per_container("rate({}[5m])", "obsgen_memory_events_total", 'event="high"')),
         _rule(names.PRESSURE_RATE, per_container("rate({}[5m])", "obsgen_memory_pressure_seconds_total",
-                                                 'kind="some"', PRESSURE_CONTAINERS)),
+                                                 'kind="some"')),
         _rule(names.MAJOR_FAULTS_RATE, per_container("rate({}[5m])", "obsgen_memory_stat_events_total",
                                                      'item="pgmajfault"')),
     ]

@@ -42,8 +42,8 @@ def test_example_catalog_loads():
     assert frontend.memory_limit == 128 * 1024**2
     assert frontend.memory_request == 64 * 1024**2
     adservice = next(s for s in catalog.services if s.name == "adservice")
-    assert adservice.settings.near_limit.warning == 0.93
-    assert adservice.settings.near_limit.critical == 0.97
+    assert adservice.settings.near_limit.warning == 0.97
+    assert adservice.settings.near_limit.critical == 0.98
 
 
 def test_overrides_replace_single_keys(tmp_path):

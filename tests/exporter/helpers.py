@@ -80,6 +80,7 @@ def write_cgroup(directory: Path, current: int = 9437184, *, limit: str = "max",
     directory.mkdir(parents=True, exist_ok=True)
     files = {
         "cgroup.controllers": "cpu io memory pids\n",
+        "cgroup.events": "populated 1\nfrozen 0\n",
         "memory.current": f"{current}\n",
         "memory.stat": stat,
         "memory.max": f"{limit}\n",
@@ -124,6 +125,15 @@ def add_container_log(log_dir: Path, pod: str, namespace: str, container: str, c
 def add_pod_log_dir(log_dir: Path, namespace: str, pod: str, uid: str) -> None:
     """Create kubelet's /var/log/pods/<namespace>_<pod>_<uid> directory."""
     (log_dir / f"{namespace}_{pod}_{uid}").mkdir(parents=True, exist_ok=True)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def parse_exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

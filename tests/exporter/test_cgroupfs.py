@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,91 @@ def test_walk_skips_symlinked_directory_outside_root(tmp_path, tmp_path_factory)
     (tmp_path / "link").symlink_to(outside, target_is_directory=True)
     paths = [path for path, _ in _walk_paths(tmp_path)]
     assert paths == ["/", "/real"]
+
+
+def _read_through_cache(cache, directory: Path, cgroup: str, name: str):
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return cache.read(fd, cgroup, os.fstat(fd).st_ino, name, str(directory / name))
+    finally:
+        os.close(fd)
+
+
+def test_file_cache_rereads_changed_content(tmp_path):
+    cache = cgroupfs.FileCache(max_fds=10)
+    (tmp_path / "memory.current").write_text("4096\n")
+    assert _read_through_cache(cache, tmp_path, "/a", "memory.current") == "4096\n"
+    (tmp_path / "memory.current").write_text("8192\n")
+    assert _read_through_cache(cache, tmp_path, "/a", "memory.current") == "8192\n"
+    assert cache.open_count() == 1
+    cache.close()
+    assert cache.open_count() == 0
+
+
+def test_file_cache_reopens_recreated_cgroup(tmp_path):
+    cache = cgroupfs.FileCache(max_fds=10)
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "memory.current").write_text("1\n")
+    assert _read_through_cache(cache, first, "/a", "memory.current") == "1\n"
+    # Same cgroup path, new directory: the old descriptor must not be read.
+    shutil.rmtree(first)
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "memory.current").write_text("2\n")
+    assert _read_through_cache(cache, second, "/a", "memory.current") == "2\n"
+    assert cache.open_count() == 1
+
+
+def test_file_cache_closes_unseen_cgroups(tmp_path):
+    cache = cgroupfs.FileCache(max_fds=10)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "memory.current").write_text("1\n")
+        _read_through_cache(cache, tmp_path / name, "/" + name, "memory.current")
+    cache.end_scrape()
+    assert cache.open_count() == 2
+    _read_through_cache(cache, tmp_path / "a", "/a", "memory.current")
+    cache.end_scrape()
+    assert cache.open_count() == 1
+
+
+def test_file_cache_respects_descriptor_budget(tmp_path):
+    cache = cgroupfs.FileCache(max_fds=2)
+    for index in range(5):
+        (tmp_path / f"f{index}").write_text(f"{index}\n")
+        assert _read_through_cache(cache, tmp_path, "/a", f"f{index}") == f"{index}\n"
+    assert cache.open_count() == 2
+
+
+def test_file_cache_recovers_from_descriptor_exhaustion(tmp_path):
+    """With the process out of descriptors, the cache frees its own and keeps reading."""
+    import resource
+
+    for index in range(40):
+        (tmp_path / f"f{index}").write_text(f"{index}\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    cache = cgroupfs.FileCache(max_fds=10000)
+    hog = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 30, hard))
+        values = [_read_through_cache(cache, tmp_path, "/a", f"f{index}") for index in range(40)]
+        # Fill what is left but one (for the directory), then read a new
+        # file: the cache must give its own descriptors back.
+        (tmp_path / "late").write_text("late\n")
+        while True:
+            try:
+                hog.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        os.close(hog.pop())
+        late = _read_through_cache(cache, tmp_path, "/b", "late")
+        kept = cache.open_count()
+    finally:
+        for fd in hog:
+            os.close(fd)
+        cache.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert values == [f"{index}\n" for index in range(40)]
+    assert late == "late\n"
+    assert kept <= 20  # it held up to 30 before and now keeps at most half

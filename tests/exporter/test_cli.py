@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 from obsgen.exporter import cli
 from obsgen.exporter.preflight import StartupError, check_cgroup_root
 
-from .helpers import REPO, find, parse_exposition, write_cgroup, write_root
+from .helpers import REPO, find, free_port, parse_exposition, write_cgroup, write_root
 
 V1_MOUNTINFO = """31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
@@ -124,16 +123,10 @@ def test_once_output_written_atomically(tmp_path):
     assert sorted(p.name for p in output.parent.iterdir()) == ["obsgen.prom"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_server_process_serves_and_stops_on_sigterm(tmp_path):
     root = write_root(tmp_path / "root")
     write_cgroup(root / "a.slice")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "obsgen.exporter.cli", "--cgroup-root", str(root),
          "--listen-address", f"127.0.0.1:{port}", "--pod-log-dir", "", "--container-log-dir", ""],

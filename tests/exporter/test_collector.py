@@ -204,14 +204,16 @@ def test_max_cgroups_drops_and_counts(tmp_path, caplog):
 
 
 def test_vanished_cgroup_is_skipped_silently(tmp_path):
+    from obsgen.exporter.cgroupfs import FileCache, WalkEntry
     from obsgen.exporter.collector import _Reader
 
     cgroup = write_cgroup(tmp_path / "gone.scope")
     errors = []
     fd = os.open(cgroup, os.O_RDONLY | os.O_DIRECTORY)
     try:
+        entry = WalkEntry("/gone.scope", 1, fd, os.fstat(fd).st_ino)
         shutil.rmtree(cgroup)
-        assert _Reader(str(tmp_path), errors.append).read(fd, "/gone.scope") is None
+        assert _Reader(str(tmp_path), FileCache(100), errors.append).read(entry) is None
     finally:
         os.close(fd)
     assert errors == []
@@ -232,9 +234,32 @@ def test_kubernetes_names_from_log_dirs(shared_fixtures, tmp_path):
                 pod_uid=uid) == [0]
 
 
+def _render_text(root: Path, **options) -> str:
+    options.setdefault("pod_log_dir", None)
+    options.setdefault("container_log_dir", None)
+    return MemoryCollector(CollectorOptions(root=str(root), **options)).render_text().decode()
+
+
+@pytest.mark.parametrize("tree", ["k8s-systemd", "k8s-cgroupfs", "oom", "high-throttle", "leak-series/t05"])
+def test_fast_text_equals_prometheus_client_output(shared_fixtures, tree):
+    fast = parse_exposition(_VOLATILE.sub(r"\1 0", _render_text(shared_fixtures / tree, memory_stat=STAT_ALL)))
+    reference = parse_exposition(_VOLATILE.sub(r"\1 0", scrape_text(shared_fixtures / tree, memory_stat=STAT_ALL)))
+    assert len(fast) > 100
+    assert fast == reference
+
+
+def test_fast_text_escapes_label_values(tmp_path):
+    root = write_root(tmp_path / "root")
+    write_cgroup(root / 'odd\\x2d"name".service')
+    fast = parse_exposition(_render_text(root))
+    reference = parse_exposition(scrape_text(root))
+    assert find(fast, "obsgen_memory_current_bytes", cgroup='/odd\\x2d"name".service') == [9437184]
+    assert fast.keys() == reference.keys()
+
+
 def test_golden_exposition(shared_fixtures):
-    """The full output for the captured systemd-driver tree; refresh with OBSGEN_UPDATE_GOLDEN=1."""
-    text = _VOLATILE.sub(r"\1 0", scrape_text(shared_fixtures / "k8s-systemd"))
+    """The served output for the captured systemd-driver tree; refresh with OBSGEN_UPDATE_GOLDEN=1."""
+    text = _VOLATILE.sub(r"\1 0", _render_text(shared_fixtures / "k8s-systemd"))
     golden = GOLDEN / "k8s-systemd.prom"
     if os.environ.get("OBSGEN_UPDATE_GOLDEN") == "1":
         golden.parent.mkdir(exist_ok=True)

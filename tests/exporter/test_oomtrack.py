@@ -146,7 +146,7 @@ def test_new_pod_series_starts_at_zero_first(tmp_path):
     node.scrape()
     node.start(ID_A, "app")
     node.kill(ID_A)
-    # Exposed at 0 first so that increase() sees the kill once it is added.
+    # Exposed at 0 first so that increase() detects the kill once it is added.
     assert node.kills(node.scrape(advance=15), "app") == [0]
     assert node.kills(node.scrape(advance=30), "app") == [0]
     assert node.kills(node.scrape(advance=30), "app") == [1]
@@ -177,7 +177,7 @@ def watched_node(tmp_path):
     from obsgen.exporter.notify import OomWatcher
 
     node = Node(tmp_path)
-    watcher = OomWatcher(str(node.root), node.collector.tracker, node.collector.record_error)
+    watcher = OomWatcher(str(node.root), node.collector.tracker, node.collector.record_error, clock=node.clock)
     node.collector.watcher = watcher
     watcher.start()
     yield node
@@ -203,7 +203,7 @@ def test_watcher_sees_container_born_between_scrapes(watched_node):
     node = watched_node
     node.scrape()
     # Build the cgroup under a hidden name and rename it, so that its files
-    # exist when the watcher sees it, as they do on cgroupfs after mkdir.
+    # exist when the watcher gets the event, as they do on cgroupfs after mkdir.
     hidden = write_cgroup(node.pod / ".building")
     add_container_log(node.logs, "cart-1", "shop", "worker", ID_B)
     hidden.rename(node.root / node.cgroup(ID_B).lstrip("/"))
@@ -215,6 +215,18 @@ def test_watcher_sees_container_born_between_scrapes(watched_node):
     samples = node.scrape()
     assert node.kills(samples, "worker") == [1]
     assert node.kills(samples, "") == [0]
+
+
+def test_watcher_drops_watches_of_removed_cgroups(watched_node):
+    node = watched_node
+    node.start(ID_A, "app")
+    node.start(ID_B, "sidecar")
+    node.scrape()
+    # A pod directory watch plus two files for each container.
+    assert node.collector.watcher.watch_count() == 5
+    node.remove(ID_B)
+    node.scrape()
+    assert node.collector.watcher.watch_count() == 3
 
 
 # Model-based check of the tracker alone: random kills, removals, watcher
@@ -235,7 +247,7 @@ def test_tracker_conserves_kills_and_never_decreases(ops):
     started = 0
     now = 0.0
     history: dict[OomKey, list[int]] = {}
-    # The watcher only knows containers a scrape has seen or that were created
+    # The watcher only watches containers a scrape has seen or that were created
     # in a pod it already watches, i.e. after the first scrape.
     watchable: set[str] = set()
 

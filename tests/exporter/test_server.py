@@ -45,7 +45,7 @@ def test_metrics_path_serves_exposition(server):
     response, body = get(server, "/metrics")
     assert response.status == 200
     assert response.getheader("Content-Type").startswith("text/plain")
-    assert b'obsgen_memory_current_bytes{cgroup="/system.slice",kind="slice",systemd_unit="system.slice"}' in body
+    assert b'obsgen_memory_current_bytes{cgroup="/system.slice",cgroup_kind="slice",systemd_unit="system.slice"}' in body
 
 
 def test_metrics_gzip_when_accepted(server):

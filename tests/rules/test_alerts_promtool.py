@@ -101,13 +101,13 @@ def test_near_limit_warns_then_pages(rule_files, tmp_path):
             "runbook_url": "https://runbooks.example.com/containermemorynearlimit"}
     tests = [{
         "interval": "1m",
-        "input_series": steady_container(rss_mib=120, limit_mib=128),  # 93.75 % of the limit
+        "input_series": steady_container(rss_mib=123, limit_mib=128),  # 96.09 % of the limit
         "alert_rule_test": [
             {"eval_time": "10m", "alertname": "ContainerMemoryNearLimit", "exp_alerts": []},
             {"eval_time": "30m", "alertname": "ContainerMemoryNearLimit", "exp_alerts": [{
                 "exp_labels": service_labels("warning"),
                 "exp_annotations": dict(near, description=(
-                    f"{WHO} holds 93.75% of its memory limit in memory the kernel cannot reclaim (RSS); "
+                    f"{WHO} holds 96.09% of its memory limit in memory the kernel cannot reclaim (RSS); "
                     f"it is OOM-killed when this reaches 100%.")),
             }]},
         ],

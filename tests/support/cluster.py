@@ -224,7 +224,7 @@ def _exporter(families: Families, cluster: Cluster, container: Container, now: R
              "container": container.container}
     container_id = container.uid.replace("-", "") * 2
     labels = {**target, **owner, "cgroup": f"{_cgroup(container)}/cri-containerd-{container_id}.scope",
-              "kind": "container", "container_id": container_id, "container_runtime": "containerd",
+              "cgroup_kind": "container", "container_id": container_id, "container_runtime": "containerd",
               "qos_class": "burstable"}
     elapsed = t - cluster.start
     families.add("obsgen_memory_working_set_bytes", "gauge", labels, t, now.working_set)
@@ -239,10 +239,9 @@ def _exporter(families: Families, cluster: Cluster, container: Container, now: R
     families.add("obsgen_memory_peak_bytes", "gauge", labels, t, now.usage + 8 * MIB)
     families.add("obsgen_memory_events_total", "unknown", {**labels, "event": "high"}, t, elapsed // 30)
     families.add("obsgen_memory_events_total", "unknown", {**labels, "event": "oom_kill"}, t, now.oom_kills)
-    # On the PSI family "kind" is the PSI line, so the cgroup's kind moves to "cgroup_kind".
-    pressure = {**labels, "cgroup_kind": "container"}
-    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**pressure, "kind": "some"}, t, elapsed * 0.02)
-    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**pressure, "kind": "full"}, t, elapsed * 0.005)
+    # On the PSI family "kind" is the PSI line (some or full).
+    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**labels, "kind": "some"}, t, elapsed * 0.02)
+    families.add("obsgen_memory_pressure_seconds_total", "unknown", {**labels, "kind": "full"}, t, elapsed * 0.005)
     families.add("obsgen_memory_stat_events_total", "unknown", {**labels, "item": "pgmajfault"}, t, elapsed * 3)
     families.add("obsgen_container_oom_kills_total", "unknown", {**target, **owner}, t, now.oom_kills)
 
