@@ -88,6 +88,22 @@
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
           }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"fleet\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "fleet",
+            "severity": "info",
+            "team": "platform"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
+          }
         }
       ]
     },
@@ -176,6 +192,22 @@
             "summary": "A container uses more memory than it requested.",
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
+          }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"adservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "adservice",
+            "severity": "info",
+            "team": "storefront"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
           }
         }
       ]
@@ -266,6 +298,22 @@
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
           }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"cartservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "cartservice",
+            "severity": "info",
+            "team": "checkout"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
+          }
         }
       ]
     },
@@ -354,6 +402,22 @@
             "summary": "A container uses more memory than it requested.",
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
+          }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"checkoutservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "checkoutservice",
+            "severity": "info",
+            "team": "checkout"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
           }
         }
       ]
@@ -444,6 +508,22 @@
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
           }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"currencyservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "currencyservice",
+            "severity": "info",
+            "team": "catalog"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
+          }
         }
       ]
     },
@@ -532,6 +612,22 @@
             "summary": "A container uses more memory than it requested.",
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
+          }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"emailservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "emailservice",
+            "severity": "info",
+            "team": "checkout"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
           }
         }
       ]
@@ -622,6 +718,22 @@
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
           }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"frontend\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "frontend",
+            "severity": "info",
+            "team": "storefront"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
+          }
         }
       ]
     },
@@ -710,6 +822,22 @@
             "summary": "A container uses more memory than it requested.",
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
+          }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"loadgenerator\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "loadgenerator",
+            "severity": "info",
+            "team": "platform"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
           }
         }
       ]
@@ -800,6 +928,22 @@
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
           }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"paymentservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "paymentservice",
+            "severity": "info",
+            "team": "checkout"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
+          }
         }
       ]
     },
@@ -888,6 +1032,22 @@
             "summary": "A container uses more memory than it requested.",
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
+          }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"productcatalogservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "productcatalogservice",
+            "severity": "info",
+            "team": "catalog"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
           }
         }
       ]
@@ -978,6 +1138,22 @@
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
           }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"recommendationservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "recommendationservice",
+            "severity": "info",
+            "team": "storefront"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
+          }
         }
       ]
     },
@@ -1067,6 +1243,22 @@
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
           }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"redis-cart\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "redis-cart",
+            "severity": "info",
+            "team": "checkout"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
+          }
         }
       ]
     },
@@ -1155,6 +1347,22 @@
             "summary": "A container uses more memory than it requested.",
             "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} has used {{ $value | humanizePercentage }} of its memory request for 2h; under node memory pressure the kubelet evicts such pods first.",
             "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryaboverequest"
+          }
+        },
+        {
+          "alert": "ContainerMemoryRequestOversized",
+          "expr": "(\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 2\n  and\n  namespace_pod_container:obsgen_memory_request_bytes{obsgen_source=\"kubernetes\"} - namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{obsgen_source=\"kubernetes\"} > 67108864\n)\nand on (cluster, namespace, pod, container)\nnamespace_pod_container:obsgen_service:info{obsgen_service=\"shippingservice\"}",
+          "for": "3d",
+          "labels": {
+            "app_suite": "online-boutique",
+            "obsgen_service": "shippingservice",
+            "severity": "info",
+            "team": "checkout"
+          },
+          "annotations": {
+            "summary": "A container requests far more memory than it has used in a week.",
+            "description": "{{ $labels.namespace }}/{{ $labels.pod }} container {{ $labels.container }} requests {{ $value | printf \"%.1f\" }} times the most memory it used in 7 days, and has for 3d. The scheduler reserves the request on a node whether it is used or not; `obsgen recommend` proposes a request and a limit.",
+            "runbook_url": "https://github.com/obsgen/obsgen/blob/main/docs/alerts.md#containermemoryrequestoversized"
           }
         }
       ]

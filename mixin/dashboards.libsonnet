@@ -1045,6 +1045,389 @@
         "title": "Requested but unused by namespace",
         "transformations": [],
         "type": "bargauge"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 37
+        },
+        "id": 12,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 38
+        },
+        "id": 13,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 38
+        },
+        "id": 14,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 38
+        },
+        "id": 15,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (10, sum by (obsgen_service) (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_service=~\"$service\"})\n))",
+            "instant": true,
+            "legendFormat": "{{obsgen_service}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "Services wasting most (7-day mean idle request)",
+        "transformations": [],
+        "type": "bargauge"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Per container: Value #A is the request, #B the 7-day mean and #C the 7-day peak working set.",
+        "fieldConfig": {
+          "defaults": {
+            "custom": {
+              "align": "auto",
+              "displayMode": "auto",
+              "filterable": true
+            },
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 46
+        },
+        "id": 16,
+        "options": {
+          "showHeader": true,
+          "sortBy": []
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_service=~\"$service\"})",
+            "format": "table",
+            "instant": true,
+            "legendFormat": "",
+            "range": false,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_service=~\"$service\"})",
+            "format": "table",
+            "instant": true,
+            "legendFormat": "",
+            "range": false,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_service=~\"$service\"})",
+            "format": "table",
+            "instant": true,
+            "legendFormat": "",
+            "range": false,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [
+          {
+            "id": "merge",
+            "options": {}
+          },
+          {
+            "id": "organize",
+            "options": {
+              "excludeByName": {
+                "Time": true
+              }
+            }
+          }
+        ],
+        "type": "table"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 12,
+          "y": 46
+        },
+        "id": 17,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{namespace}}/{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -4184,6 +4567,409 @@
         "title": "JVM share of time in garbage collection",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -5820,6 +6606,409 @@
         "title": "Memory floor and leak projection",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 38
+        },
+        "id": 13,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 39
+        },
+        "id": 14,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 39
+        },
+        "id": 15,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 39
+        },
+        "id": 16,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 47
+        },
+        "id": 17,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -7795,6 +8984,409 @@
         "title": "Go share of time in GC pauses",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -9770,6 +11362,409 @@
         "title": "Node.js process resident memory",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -11733,6 +13728,409 @@
         "title": "Python garbage collections per second",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -13708,6 +16106,409 @@
         "title": "Go share of time in GC pauses",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -15671,6 +18472,409 @@
         "title": "Python garbage collections per second",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -17646,6 +20850,409 @@
         "title": "Node.js process resident memory",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -19621,6 +23228,409 @@
         "title": "Go share of time in GC pauses",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -21584,6 +25594,409 @@
         "title": "Python garbage collections per second",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -23220,6 +27633,409 @@
         "title": "Memory floor and leak projection",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 38
+        },
+        "id": 13,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 39
+        },
+        "id": 14,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 39
+        },
+        "id": 15,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 39
+        },
+        "id": 16,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 47
+        },
+        "id": 17,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",
@@ -25195,6 +30011,409 @@
         "title": "Go share of time in GC pauses",
         "transformations": [],
         "type": "timeseries"
+      },
+      {
+        "collapsed": false,
+        "fieldConfig": {
+          "defaults": {
+            "thresholds": {
+              "mode": "absolute",
+              "steps": []
+            }
+          }
+        },
+        "gridPos": {
+          "h": 1,
+          "w": 24,
+          "x": 0,
+          "y": 47
+        },
+        "id": 16,
+        "panels": [],
+        "targets": [],
+        "title": "Efficiency: requested against used memory",
+        "transformations": [],
+        "type": "row"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Request minus the mean working set of the last 5 minutes, where positive, summed: memory the scheduler reserves that nothing uses.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 0,
+          "y": 48
+        },
+        "id": 17,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n)",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request now",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "The idle request integrated over the week, in GiB-hours, the unit memory is billed in. `obsgen recommend` proposes smaller requests.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "custom": {},
+            "mappings": [],
+            "noValue": "0",
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "blue",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "suffix: GiB-h"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 6,
+          "x": 6,
+          "y": 48
+        },
+        "id": 18,
+        "options": {
+          "colorMode": "background",
+          "graphMode": "area",
+          "justifyMode": "auto",
+          "orientation": "auto",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "textMode": "auto"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "sum (\nnamespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})\n) / 3600 / 1073741824",
+            "instant": false,
+            "legendFormat": "",
+            "range": true,
+            "refId": "A"
+          }
+        ],
+        "title": "Idle request, last 7 days",
+        "transformations": [],
+        "type": "stat"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "A request far above the peak is memory paid for and never used; the ContainerMemoryRequestOversized alert fires on it.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "palette-classic"
+            },
+            "custom": {
+              "axisLabel": "",
+              "axisPlacement": "auto",
+              "barAlignment": 0,
+              "drawStyle": "line",
+              "fillOpacity": 10,
+              "gradientMode": "none",
+              "hideFrom": {
+                "legend": false,
+                "tooltip": false,
+                "viz": false
+              },
+              "lineInterpolation": "linear",
+              "lineWidth": 1,
+              "pointSize": 5,
+              "scaleDistribution": {
+                "log": 2,
+                "type": "linear"
+              },
+              "showPoints": "auto",
+              "spanNulls": false,
+              "stacking": {
+                "group": "A",
+                "mode": "none"
+              },
+              "thresholdsStyle": {
+                "mode": "off"
+              }
+            },
+            "mappings": [],
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                }
+              ]
+            },
+            "unit": "bytes"
+          },
+          "overrides": [
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* limit$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "red",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            },
+            {
+              "matcher": {
+                "id": "byRegexp",
+                "options": ".* request$"
+              },
+              "properties": [
+                {
+                  "id": "color",
+                  "value": {
+                    "fixedColor": "orange",
+                    "mode": "fixed"
+                  }
+                },
+                {
+                  "id": "custom.lineStyle",
+                  "value": {
+                    "dash": [
+                      10,
+                      10
+                    ],
+                    "fill": "dash"
+                  }
+                },
+                {
+                  "id": "custom.fillOpacity",
+                  "value": 0
+                }
+              ]
+            }
+          ]
+        },
+        "gridPos": {
+          "h": 8,
+          "w": 12,
+          "x": 12,
+          "y": 48
+        },
+        "id": 19,
+        "options": {
+          "legend": {
+            "calcs": [
+              "lastNotNull",
+              "max"
+            ],
+            "displayMode": "table",
+            "placement": "bottom"
+          },
+          "tooltip": {
+            "mode": "multi",
+            "sort": "desc"
+          }
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_request_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} request",
+            "range": true,
+            "refId": "A"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day mean",
+            "range": true,
+            "refId": "B"
+          },
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"})",
+            "instant": false,
+            "legendFormat": "{{pod}} {{container}} 7-day peak",
+            "range": true,
+            "refId": "C"
+          }
+        ],
+        "title": "Request against 7-day mean and peak",
+        "transformations": [],
+        "type": "timeseries"
+      },
+      {
+        "datasource": {
+          "type": "prometheus",
+          "uid": "${datasource}"
+        },
+        "description": "Red bars reached 95% of their limit: the kernel reclaimed hard or OOM-killed them there, and will again. Raise their limit first.",
+        "fieldConfig": {
+          "defaults": {
+            "color": {
+              "mode": "thresholds"
+            },
+            "max": 1,
+            "min": 0,
+            "thresholds": {
+              "mode": "absolute",
+              "steps": [
+                {
+                  "color": "green",
+                  "value": null
+                },
+                {
+                  "color": "orange",
+                  "value": 0.8
+                },
+                {
+                  "color": "red",
+                  "value": 0.95
+                }
+              ]
+            },
+            "unit": "percentunit"
+          },
+          "overrides": []
+        },
+        "gridPos": {
+          "h": 10,
+          "w": 12,
+          "x": 0,
+          "y": 56
+        },
+        "id": 20,
+        "options": {
+          "displayMode": "gradient",
+          "orientation": "horizontal",
+          "reduceOptions": {
+            "calcs": [
+              "lastNotNull"
+            ],
+            "fields": "",
+            "values": false
+          },
+          "showUnfilled": true,
+          "valueMode": "color"
+        },
+        "targets": [
+          {
+            "datasource": {
+              "type": "prometheus",
+              "uid": "${datasource}"
+            },
+            "editorMode": "code",
+            "expr": "topk (20, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"} / namespace_pod_container:obsgen_memory_limit_bytes{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_source=\"kubernetes\"}\n* on (cluster, namespace, pod, container) group_left (obsgen_service)\ntopk by (cluster, namespace, pod, container) (1, namespace_pod_container:obsgen_service:info{cluster=~\"$cluster\", namespace=~\"$namespace\", pod=~\"$pod\", obsgen_service=~\"$service\"}))",
+            "instant": true,
+            "legendFormat": "{{pod}} {{container}}",
+            "range": false,
+            "refId": "A"
+          }
+        ],
+        "title": "7-day peak as a share of the limit",
+        "transformations": [],
+        "type": "bargauge"
       }
     ],
     "refresh": "1m",

@@ -214,6 +214,76 @@
           }
         }
       ]
+    },
+    {
+      "name": "obsgen-rightsizing-rollup",
+      "interval": "5m",
+      "rules": [
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time5m",
+          "expr": "max_over_time(namespace_pod_container:obsgen_memory_working_set_bytes[5m])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time5m",
+          "expr": "avg_over_time(namespace_pod_container:obsgen_memory_working_set_bytes[5m])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m",
+          "expr": "clamp_min(namespace_pod_container:obsgen_memory_request_bytes - namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time5m, 0)"
+        }
+      ]
+    },
+    {
+      "name": "obsgen-rightsizing",
+      "interval": "1m",
+      "rules": [
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1d",
+          "expr": "avg_over_time(namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time5m[1d])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:quantile_over_time1d",
+          "expr": "quantile_over_time(0.95, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time5m[1d])",
+          "labels": {
+            "quantile": "0.95"
+          }
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1d",
+          "expr": "max_over_time(namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time5m[1d])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time1d",
+          "expr": "avg_over_time(namespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m[1d])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1d",
+          "expr": "sum_over_time(namespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m[1d]) * 300"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time1w",
+          "expr": "avg_over_time(namespace_pod_container:obsgen_memory_working_set_bytes:avg_over_time5m[1w])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:quantile_over_time1w",
+          "expr": "quantile_over_time(0.95, namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time5m[1w])",
+          "labels": {
+            "quantile": "0.95"
+          }
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time1w",
+          "expr": "max_over_time(namespace_pod_container:obsgen_memory_working_set_bytes:max_over_time5m[1w])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time1w",
+          "expr": "avg_over_time(namespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m[1w])"
+        },
+        {
+          "record": "namespace_pod_container:obsgen_memory_request_idle_byte_seconds:sum_over_time1w",
+          "expr": "sum_over_time(namespace_pod_container:obsgen_memory_request_idle_bytes:avg_over_time5m[1w]) * 300"
+        }
+      ]
     }
   ]
 }

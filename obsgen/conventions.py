@@ -68,6 +68,51 @@ def floor_slope(floor_window_s: int, window_s: int) -> str:
     return f"{_LEVEL}:obsgen_memory_rss_floor{promql.duration(floor_window_s)}:deriv{promql.duration(window_s)}"
 
 
+# Right-sizing. A rollup group evaluated every ROLLUP_WINDOW_S records the working set's peak and
+# mean over that same window, so consecutive windows tile time (exactly under the left-open ranges
+# of Prometheus 3.x; under 2.x a sample on a window edge counts in both, which moves neither a max
+# nor a mean measurably). Long-window statistics then read 288 rollup samples per day instead of
+# the raw series at scrape resolution.
+ROLLUP_WINDOW_S = 300
+#: Windows of the long-window right-sizing series: one day and one week.
+RIGHTSIZING_WINDOWS_S = (86400, 7 * 86400)
+#: The percentile of the 5-minute peaks that the long-window series record (label ``quantile``).
+RIGHTSIZING_QUANTILE = 0.95
+WORKING_SET_PEAK_5M = f"{_LEVEL}:obsgen_memory_working_set_bytes:max_over_time5m"
+WORKING_SET_AVG_5M = f"{_LEVEL}:obsgen_memory_working_set_bytes:avg_over_time5m"
+#: Request minus the 5-minute mean working set, at least 0 (bytes): memory reserved and unused.
+REQUEST_IDLE_5M = f"{_LEVEL}:obsgen_memory_request_idle_bytes:avg_over_time5m"
+
+
+def _over_window(metric: str, operation: str, window_s: int) -> str:
+    return f"{_LEVEL}:{metric}:{operation}{promql.duration(window_s)}"
+
+
+def working_set_avg(window_s: int) -> str:
+    """Name of the mean working set (bytes) over ``window_s``, from the 5-minute means."""
+    return _over_window("obsgen_memory_working_set_bytes", "avg_over_time", window_s)
+
+
+def working_set_peak(window_s: int) -> str:
+    """Name of the peak working set (bytes) over ``window_s``, from the 5-minute peaks."""
+    return _over_window("obsgen_memory_working_set_bytes", "max_over_time", window_s)
+
+
+def working_set_quantile(window_s: int) -> str:
+    """Name of the ``RIGHTSIZING_QUANTILE`` of the 5-minute peaks over ``window_s`` (bytes)."""
+    return _over_window("obsgen_memory_working_set_bytes", "quantile_over_time", window_s)
+
+
+def request_idle(window_s: int) -> str:
+    """Name of the mean idle request (request minus mean use, bytes) over ``window_s``."""
+    return _over_window("obsgen_memory_request_idle_bytes", "avg_over_time", window_s)
+
+
+def request_idle_byte_seconds(window_s: int) -> str:
+    """Name of the idle request integrated over ``window_s`` (byte-seconds), for cost reports."""
+    return _over_window("obsgen_memory_request_idle_byte_seconds", "sum_over_time", window_s)
+
+
 def container_labels(cluster_label: str) -> tuple[str, ...]:
     """Labels that identify one container across the fleet."""
     return (cluster_label, "namespace", "pod", "container")

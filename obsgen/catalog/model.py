@@ -81,6 +81,17 @@ class Throttling:
 
 
 @dataclass(frozen=True)
+class OversizedRequest:
+    """A request above ``ratio`` times the 7-day peak working set and ``min_idle_bytes`` above it."""
+
+    enabled: bool
+    ratio: float
+    min_idle_bytes: int
+    for_s: int
+    severity: str
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting a service can override; the fleet defaults fill what a service leaves out."""
 
@@ -94,6 +105,7 @@ class Settings:
     oom: Oom
     over_request: OverRequest
     throttling: Throttling
+    oversized_request: OversizedRequest
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,19 @@ THROTTLING = Struct({
     "severity": Field("enum", "Severity of the throttling alert.", "warning", choices=("warning", "info")),
 }, "Alerts on a cgroup held at memory.high.")
 
+OVERSIZED_REQUEST = Struct({
+    "enabled": Field("bool", "Generate the oversized-request alert (kubernetes source only).", True),
+    "ratio": Field("number", "Alert when the request exceeds the 7-day peak of the working set times this "
+                   "ratio.", 2.0),
+    "min_idle": Field("size", "And when the request exceeds that peak by at least this much, so that small "
+                      "containers do not raise tickets worth less than the time to read them.", "64Mi"),
+    "for": Field("duration", "How long the request must stay oversized; a container needs that much "
+                 "history before its 7-day peak means anything.", "3d"),
+    "severity": Field("enum", "Severity of the oversized-request alert; info keeps it off the pager.", "info",
+                      choices=("warning", "info")),
+}, "Alerts on a memory request far above anything the container used in a week: memory paid for and "
+   "never used.")
+
 SETTINGS = Struct({
     "sources": Field("sources", "Metric sources to read: kubernetes (cAdvisor and kube-state-metrics), "
                      "exporter (the obsgen cgroup exporter), or both.", ["kubernetes"],
@@ -142,6 +155,7 @@ SETTINGS = Struct({
     "oom": Field(OOM, OOM.doc),
     "over_request": Field(OVER_REQUEST, OVER_REQUEST.doc),
     "throttling": Field(THROTTLING, THROTTLING.doc),
+    "oversized_request": Field(OVERSIZED_REQUEST, OVERSIZED_REQUEST.doc),
 }, "Settings of the whole fleet; a service's overrides replace single keys.")
 
 SELECTOR = Struct({

@@ -405,6 +405,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, A
 def _settings(values: dict[str, Any]) -> model.Settings:
     near, leak, oom = values["near_limit"], values["leak"], values["oom"]
     over, throttling = values["over_request"], values["throttling"]
+    oversized = values["oversized_request"]
     return model.Settings(
         sources=tuple(values["sources"]),
         datasource=values["datasource"],
@@ -421,6 +422,8 @@ def _settings(values: dict[str, Any]) -> model.Settings:
         over_request=model.OverRequest(over["enabled"], over["ratio"], over["for"], over["severity"]),
         throttling=model.Throttling(throttling["enabled"], throttling["high_events_per_second"],
                                     throttling["stall_ratio"], throttling["for"], throttling["severity"]),
+        oversized_request=model.OversizedRequest(oversized["enabled"], oversized["ratio"], oversized["min_idle"],
+                                                 oversized["for"], oversized["severity"]),
     )
 
 
@@ -438,6 +441,9 @@ def _check_settings(checker: Checker, values: dict[str, Any], path: Path) -> Non
                         fix="lengthen drop_window or shorten window")
     if leak["fast_horizon"] > leak["horizon"]:
         checker.problem(path + ("leak", "fast_horizon"), "fast_horizon must not exceed horizon")
+    if values["oversized_request"]["ratio"] <= 1:
+        checker.problem(path + ("oversized_request", "ratio"), "the ratio must be above 1, or the alert fires "
+                        "on requests below the peak", values["oversized_request"]["ratio"], "for twice the peak write 2")
 
 
 def workload_pattern(workload: str) -> str:

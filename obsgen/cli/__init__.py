@@ -8,6 +8,7 @@ import click
 
 from obsgen import __version__
 from obsgen.cli.build import build_command
+from obsgen.cli.recommend import recommend_command
 from obsgen.cli.validate import validate_command
 
 
@@ -22,6 +23,7 @@ def cli(verbose: int) -> None:
 
 cli.add_command(build_command)
 cli.add_command(validate_command)
+cli.add_command(recommend_command)
 
 
 def main() -> None:

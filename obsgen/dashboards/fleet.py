@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from obsgen import conventions as names
 from obsgen.catalog.model import SOURCE_KUBERNETES, Catalog, Leak
+from obsgen.dashboards import efficiency
 from obsgen.dashboards import presets as p
 from obsgen.dashboards import queries as q
 from obsgen.promql import duration
@@ -105,7 +106,9 @@ def requests_section(ctx: FleetContext) -> p.Section:
 
 #: The sections of the fleet dashboard, top to bottom. A new panel group (such as the efficiency
 #: group of right-sizing) is one more function here.
-SECTION_BUILDERS: list[Callable[[FleetContext], p.Section]] = [usage_section, incidents_section, requests_section]
+SECTION_BUILDERS: list[Callable[[FleetContext], p.Section]] = [
+    usage_section, incidents_section, requests_section, efficiency.fleet_section,
+]
 
 
 def variables(ctx: FleetContext) -> list[object]:

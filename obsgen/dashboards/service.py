@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from obsgen import conventions as names
 from obsgen.catalog.model import SOURCE_EXPORTER, SOURCE_KUBERNETES, Catalog, Service
+from obsgen.dashboards import efficiency
 from obsgen.dashboards import presets as p
 from obsgen.dashboards import queries as q
 from obsgen.promql import duration
@@ -166,7 +167,7 @@ def runtime_section(ctx: ServiceContext) -> p.Section:
 #: The sections of a service dashboard, top to bottom. A new panel group (such as the efficiency
 #: group of right-sizing) is one more function here; a function returning no panels adds nothing.
 SECTION_BUILDERS: list[Callable[[ServiceContext], p.Section]] = [
-    first_screen, memory_section, exporter_section, runtime_section,
+    first_screen, memory_section, exporter_section, runtime_section, efficiency.service_section,
 ]
 
 

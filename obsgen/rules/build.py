@@ -9,6 +9,7 @@ from obsgen import promql
 from obsgen.catalog.model import Catalog, FLEET_SERVICE, Settings
 from obsgen.rules.alerts import Owner, alert_rules
 from obsgen.rules.recording import derived_rules, membership_rules
+from obsgen.rules.rightsizing import rightsizing_alerts, rollup_rules, statistics_rules
 from obsgen.sources import RULES_BY_SOURCE
 
 RECORDING_FILE = "alerts/obsgen-recording.rules.yaml"
@@ -53,6 +54,8 @@ def recording_file(catalog: Catalog) -> RuleFile:
     ]
     groups.append(_group(f"{names.GROUP_PREFIX}-derived", interval, derived_rules(catalog, used)))
     groups.append(_group(f"{names.GROUP_PREFIX}-membership", interval, membership_rules(catalog, oom_windows)))
+    groups.append(_group(f"{names.GROUP_PREFIX}-rightsizing-rollup", names.ROLLUP_WINDOW_S, rollup_rules()))
+    groups.append(_group(f"{names.GROUP_PREFIX}-rightsizing", interval, statistics_rules()))
     return RuleFile(RECORDING_FILE, groups)
 
 
@@ -61,11 +64,13 @@ def build_rule_files(catalog: Catalog) -> list[RuleFile]:
     files = [recording_file(catalog)]
     for service in catalog.services:
         owner = Owner(service.name, service.team, service.settings, catalog.cluster_label)
-        group = _group(names.service_group(service.name), service.settings.evaluation_interval_s, alert_rules(owner))
+        group = _group(names.service_group(service.name), service.settings.evaluation_interval_s,
+                       alert_rules(owner) + rightsizing_alerts(owner))
         files.append(RuleFile(service_file(service.name), [group]))
     if catalog.fleet.enabled:
         fleet = catalog.fleet
         owner = Owner(FLEET_SERVICE, fleet.team, fleet.settings, catalog.cluster_label)
-        group = _group(f"{names.GROUP_PREFIX}-fleet", fleet.settings.evaluation_interval_s, alert_rules(owner))
+        group = _group(f"{names.GROUP_PREFIX}-fleet", fleet.settings.evaluation_interval_s,
+                       alert_rules(owner) + rightsizing_alerts(owner))
         files.append(RuleFile(FLEET_FILE, [group]))
     return sorted(files, key=lambda rule_file: rule_file.path)
