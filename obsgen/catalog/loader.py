@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +24,15 @@ MAX_CATALOG_BYTES = 8 * 1024 * 1024
 #: Upper bound on the values a catalog may expand to, so that nested YAML aliases
 #: ("billion laughs") cannot exhaust memory.
 MAX_NODES = 200_000
+#: Deepest nesting of mappings and lists; a catalog needs about 6 levels, and a deeper document
+#: would exhaust Python's recursion limit in the YAML composer.
+MAX_DEPTH = 64
+#: Wall-clock time (seconds) and address space (bytes) that a jsonnet catalog may use while it is
+#: evaluated, so that a looping or exploding jsonnet program ends with an error. The environment
+#: variable OBSGEN_JSONNET_TIMEOUT (seconds) replaces the time limit.
+JSONNET_TIMEOUT_S = 20.0
+JSONNET_TIMEOUT_ENV = "OBSGEN_JSONNET_TIMEOUT"
+JSONNET_MAX_MEMORY_BYTES = 2 * 1024**3
 
 Path = tuple[str | int, ...]
 
@@ -104,10 +116,26 @@ class _Converter:
         return None
 
 
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """A safe loader whose composer rejects nesting deeper than MAX_DEPTH at the offending node."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        finally:
+            self.depth -= 1
+
+
 def load_yaml(text: str, file: str) -> Document:
     """Parse one YAML document, keeping positions; raise CatalogError on any syntax problem."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        nodes = list(yaml.compose_all(text, Loader=_DepthLimitedLoader))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -129,17 +157,96 @@ def load_yaml(text: str, file: str) -> Document:
     return Document(file, data, converter.marks)
 
 
+# Runs in a child process so that a looping program can be stopped; reads the request as JSON on stdin.
+_JSONNET_CHILD = """
+import json, sys, _jsonnet
+request = json.load(sys.stdin)
+try:
+    output = _jsonnet.evaluate_file(request["path"], ext_vars=request["ext_vars"], max_stack=200, max_trace=5)
+except RuntimeError as error:
+    sys.stderr.write(str(error))
+    sys.exit(3)
+sys.stdout.write(output)
+"""
+
+
+def _limit_child_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (JSONNET_MAX_MEMORY_BYTES, JSONNET_MAX_MEMORY_BYTES))
+
+
+def _jsonnet_error_position(message: str, path: str) -> tuple[int, int]:
+    """Return the first (line, column) that a jsonnet error message gives for ``path``, else (1, 1)."""
+    for name in (path, os.path.basename(path)):
+        match = re.search(re.escape(name) + r":\(?(\d+):(\d+)", message)
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    return (1, 1)
+
+
+def _jsonnet_timeout() -> float:
+    try:
+        value = float(os.environ.get(JSONNET_TIMEOUT_ENV, JSONNET_TIMEOUT_S))
+    except ValueError:
+        return JSONNET_TIMEOUT_S
+    return value if value > 0 else JSONNET_TIMEOUT_S
+
+
+def evaluate_jsonnet(path: str, ext_vars: dict[str, str] | None = None) -> str:
+    """Evaluate a jsonnet file in a child process bounded in time, memory and output; return its JSON.
+
+    Raise CatalogError, located where jsonnet's message allows, when evaluation fails or exceeds
+    JSONNET_TIMEOUT_S, JSONNET_MAX_MEMORY_BYTES or an output of MAX_CATALOG_BYTES.
+    """
+    request = json.dumps({"path": path, "ext_vars": ext_vars or {}})
+    timeout = _jsonnet_timeout()
+    try:
+        child = subprocess.run([sys.executable, "-I", "-c", _JSONNET_CHILD], input=request.encode(),
+                               capture_output=True, timeout=timeout, preexec_fn=_limit_child_memory)
+    except subprocess.TimeoutExpired:
+        raise CatalogError([Problem(path, 1, 1, "", f"jsonnet evaluation timed out after {timeout:g} s",
+                                    fix="look for unbounded recursion or very large ranges")]) from None
+    if child.returncode != 0:
+        message = child.stderr.decode("utf-8", "replace").strip()
+        if child.returncode == 3:
+            first = message.splitlines()[0] if message else "evaluation failed"
+            line, column = _jsonnet_error_position(message, path)
+            problem = f"jsonnet evaluation failed: {first}"
+        else:
+            line, column = 1, 1
+            last = message.splitlines()[-1] if message else f"exit status {child.returncode}"
+            problem = f"jsonnet evaluation failed (out of memory, over {JSONNET_MAX_MEMORY_BYTES} bytes?): {last}"
+        raise CatalogError([Problem(path, line, column, "", problem,
+                                    fix="run `jsonnet` on the file to see the full trace")])
+    if len(child.stdout) > MAX_CATALOG_BYTES:
+        raise CatalogError([Problem(path, 1, 1, "", f"the jsonnet catalog evaluates to {len(child.stdout)} bytes, "
+                                    f"over the limit of {MAX_CATALOG_BYTES}", fix="generate less")])
+    return child.stdout.decode("utf-8")
+
+
+def _depth(value: Any) -> int:
+    """Return the nesting depth of lists and mappings in ``value``, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def load_jsonnet(path: str, ext_vars: dict[str, str] | None = None) -> Document:
     """Evaluate a jsonnet catalog with the jsonnet library; values carry no line numbers."""
-    import _jsonnet  # the jsonnet package's module; imported here so YAML users never load it
-
+    output = evaluate_jsonnet(path, ext_vars)
     try:
-        output = _jsonnet.evaluate_file(path, ext_vars=ext_vars or {}, max_stack=200, max_trace=5)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "evaluation failed"
-        raise CatalogError([Problem(path, 1, 1, "", f"jsonnet evaluation failed: {first}",
-                                    fix="run `jsonnet` on the file to see the full trace")]) from None
-    return Document(path, json.loads(output))
+        data = json.loads(output)
+    except RecursionError:
+        data = None
+    if data is None or _depth(data) > MAX_DEPTH:
+        raise CatalogError([Problem(path, 1, 1, "", f"the jsonnet catalog is nested deeper than {MAX_DEPTH} levels",
+                                    fix="flatten the catalog")])
+    return Document(path, data)
 
 
 def read_catalog(path: str, ext_vars: dict[str, str] | None = None) -> Document:
