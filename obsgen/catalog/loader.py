@@ -55,15 +55,27 @@ class Document:
             path = path[:-1]
 
 
+_PLAIN_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
 def format_path(path: Path) -> str:
-    """Render ``("services", 2, "memory")`` as ``services[2].memory``."""
+    """Render ``("services", 2, "memory")`` as ``services[2].memory``.
+
+    A key that is not a plain word is quoted, as in ``labels["a b"]``, so that a key holding
+    dots, brackets or a newline cannot disguise the path or break the message into lines.
+    """
     text = ""
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not _PLAIN_KEY_RE.fullmatch(part):
+            text += f"[{json.dumps(part)}]"
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{part}" if text else part
     return text
+
+
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _Converter:
@@ -73,46 +85,62 @@ class _Converter:
         self.file = file
         self.marks: dict[Path, tuple[int, int]] = {}
         self.count = 0
+        self.open_nodes: set[int] = set()  # ids of the collections being converted, to catch alias cycles
         self.constructor = yaml.SafeLoader("")
 
-    def fail(self, node: yaml.Node, message: str, fix: str | None = None, got: str | None = None) -> None:
+    def fail(self, node: yaml.Node, path: Path, message: str, fix: str | None = None, got: str | None = None) -> None:
         mark = node.start_mark
-        raise CatalogError([Problem(self.file, mark.line + 1, mark.column + 1, "", message, got, fix)])
+        raise CatalogError([Problem(self.file, mark.line + 1, mark.column + 1, format_path(path), message, got, fix)])
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            self.fail(node, f"catalog expands to more than {MAX_NODES} values",
-                      "remove nested YAML aliases or split the catalog")
+            # Aliased nodes carry the position of their anchor; name the top-level key being expanded.
+            line, column = self.marks.get(path[:1], (1, 1))
+            raise CatalogError([Problem(self.file, line, column, format_path(path[:1]),
+                                        f"the catalog expands to more than {MAX_NODES} values",
+                                        fix="remove nested YAML aliases or split the catalog")])
         self.marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
+        if not isinstance(node, yaml.ScalarNode) and node.tag not in _COLLECTION_TAGS:
+            # PyYAML's safe constructors would build sets and ordered maps from these tags,
+            # and other tags name types a catalog cannot hold.
+            self.fail(node, path, "YAML tags are not supported", got=node.tag, fix="remove the tag")
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if id(node) in self.open_nodes:
+            self.fail(node, path, "a YAML alias refers to a collection that contains it",
+                      fix="remove the recursive alias")
+        self.open_nodes.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
             return [self.convert(item, path + (index,)) for index, item in enumerate(node.value)]
-        return self._scalar(node)
+        finally:
+            self.open_nodes.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                self.fail(key_node, "YAML merge keys (<<) are not supported",
+                self.fail(key_node, path, "YAML merge keys (<<) are not supported",
                           "write the keys out, or use a jsonnet catalog to compute them")
             if not isinstance(key_node, yaml.ScalarNode):
-                self.fail(key_node, "mapping keys must be plain strings")
+                self.fail(key_node, path, "mapping keys must be plain strings")
             key = str(key_node.value)
             if key in result:
-                self.fail(key_node, f"duplicate key {key!r}", "remove one of the two entries", got=repr(key))
+                self.fail(key_node, path + (key,), f"duplicate key {key!r}", "remove one of the two entries")
             child = path + (key,)
             self.marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.convert(value_node, child)
         return result
 
-    def _scalar(self, node: yaml.ScalarNode) -> Any:
+    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
         # Resolve the scalar with PyYAML's own safe constructors (int, float, bool, null, str).
         try:
             return self.constructor.construct_object(node, deep=True)
         except yaml.YAMLError as error:
-            self.fail(node, f"invalid value: {error}", got=repr(node.value))
+            reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+            self.fail(node, path, f"invalid value: {reason}", got=repr(node.value), fix="quote the value as a string")
         return None
 
 
@@ -143,7 +171,8 @@ def load_yaml(text: str, file: str) -> Document:
         raise CatalogError([Problem(file, line, column, "", message, fix="fix the YAML syntax")]) from None
     except yaml.YAMLError as error:
         raise CatalogError([Problem(file, 1, 1, "", f"invalid YAML: {error}")]) from None
-    nodes = [node for node in nodes if node is not None]
+    # A document of only "---", "~" or "null" holds no catalog either.
+    nodes = [node for node in nodes if node is not None and node.tag != "tag:yaml.org,2002:null"]
     if not nodes:
         raise CatalogError([Problem(file, 1, 1, "", "the catalog is empty",
                                     fix="start from examples/online-boutique/obsgen.yaml")])

@@ -408,9 +408,11 @@ def to_model(document: Document) -> model.Catalog:
     settings_defaults = _defaults(spec.SETTINGS)
     defaults = _merge(settings_defaults, values.get("defaults"))
     _check_settings(checker, defaults, ("defaults",))
-    teams = tuple(model.Team(t["name"], t["receiver"]) for t in values.get("teams", []) if "name" in t)
-    team_names = {team.name for team in teams}
-    if "teams" in values and not teams:
+    checked_teams = values.get("teams", [])
+    teams = tuple(model.Team(t["name"], t["receiver"]) for t in checked_teams if "name" in t and "receiver" in t)
+    # A team with another problem still counts as known, so services naming it get no second error.
+    team_names = {team["name"] for team in checked_teams if "name" in team}
+    if isinstance(data.get("teams"), list) and not data["teams"]:
         checker.problem(("teams",), "at least one team is required", fix="add teams: [{name: ..., receiver: ...}]")
 
     services = []
