@@ -6,8 +6,8 @@ escapes and inline flags), and Prometheus would then fail to load the rules. The
 the pattern with Python's own parser to find those constructs, and scans the text for the
 escapes and flags that the parser does not keep.
 
-NOTE: RE2 accepts some syntax that Python rejects, such as ``\\pL`` and ``\\z``, so such patterns
-are rejected here although Prometheus would take them.
+NOTE: RE2 accepts some syntax that Python rejects, such as ``\\pL``, ``\\z``, ``\\Q...\\E`` and
+``(?U)``, so such patterns are rejected here although Prometheus would take them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import difflib
 import math
 import os
 import re
+import string
 from typing import Any, Callable
 
 from obsgen.catalog import model, spec
@@ -261,17 +262,19 @@ def check_url_pattern(checker: Checker, value: Any, definition: spec.Field, path
     if not re.match(r"^https?://[^\s\"'{}]+", value):
         checker.problem(path, "expected an http or https URL", value)
         return None
-    for placeholder in re.findall(r"\{([^{}]*)\}", value):
-        if placeholder not in URL_PLACEHOLDERS:
-            checker.problem(path, f"unknown placeholder {{{placeholder}}}", value,
-                            f"use {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}")
-            return None
     try:
-        value.format(**{placeholder: "x" for placeholder in URL_PLACEHOLDERS})
-    except (ValueError, KeyError, IndexError, AttributeError):
+        fields = [(name, spec_, conversion) for _, name, spec_, conversion in string.Formatter().parse(value)
+                  if name is not None]
+    except ValueError:
         checker.problem(path, "unbalanced { or } in the URL pattern", value,
                         "write placeholders as {alert}, and a literal brace as {{ or }}")
         return None
+    for name, format_spec, conversion in fields:
+        if name not in URL_PLACEHOLDERS or format_spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{format_spec}" if format_spec else "") + "}"
+            checker.problem(path, f"unknown placeholder {shown}", value,
+                            f"use {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}")
+            return None
     return value
 
 
@@ -442,7 +445,9 @@ def to_model(document: Document) -> model.Catalog:
     fleet_team = fleet_values.get("team")
     if fleet_team and fleet_team not in team_names:
         checker.problem(("fleet", "team"), "unknown team", fleet_team, "add the team under teams")
-    fleet_settings = _merge(defaults, fleet_values.get("overrides"))
+    # Only the catalog's own fleet overrides go on top of its defaults: the spec defaults of
+    # fleet.overrides, merged into fleet_values above, would undo every catalog default.
+    fleet_settings = _merge(defaults, (values.get("fleet") or {}).get("overrides"))
     _check_settings(checker, fleet_settings, ("fleet", "overrides"))
     fleet = model.Fleet(enabled=fleet_values["enabled"], team=fleet_team or "unowned",
                         selector=_selector(checker, fleet_values.get("selector"), ("fleet", "selector"), False),
