@@ -143,14 +143,16 @@ def _kill_at_every_step(scenario: Scenario, work: Path, folders: list[str | None
 def test_kill_at_every_step(scenario: Scenario, tmp_path: Path) -> None:
     seen = _kill_at_every_step(scenario, tmp_path, [None])
     assert seen["steps"] >= 10
-    assert seen.get("old", 0) > 0 and seen.get("new", 0) > 0
+    assert seen.get("old", 0) > 0
+    assert seen.get("new", 0) > 0
 
 
 def test_kill_at_every_step_two_folders(tmp_path: Path) -> None:
     scenario = Scenario(tmp_path / "scenario", [OBSGEN[0], "-c", TWO_FOLDERS])
     assert any(key.startswith("extra-format/") for key in scenario.new)
     seen = _kill_at_every_step(scenario, tmp_path, ["alerts", "extra-format"])
-    assert seen.get("old", 0) > 0 and seen.get("new", 0) > 0
+    assert seen.get("old", 0) > 0
+    assert seen.get("new", 0) > 0
 
 
 @pytest.mark.parametrize("seed", range(int(os.environ.get("OBSGEN_KILL_RUNS", "12"))))

@@ -2,7 +2,7 @@
 
 Each case file states the error it must produce on its first line (``# expect: PATH: TEXT``,
 ``//`` for jsonnet) or in a sidecar ``NAME.expect`` file. A line ending in ``#<`` (``//<``) marks
-where the error must point. The test runs a real ``obsgen build`` into a folder that holds an
+where the error must point. The test runs a real ``obsgen build`` into a folder that contains an
 earlier build and the user's own files, and checks: exit status 2, no traceback, a message
 ``FILE:LINE:COL: PATH: ...TEXT...``, and the folder unchanged down to inodes and mtimes.
 """
@@ -86,7 +86,8 @@ def _check_rejected(catalog: Path, expectation: Expectation, outcome: Outcome) -
     match = located.search(result.stderr)
     assert match, f"expected '{expectation.key_path}: ...{expectation.text}' in:\n{result.stderr}"
     line, column = int(match.group(1)), int(match.group(2))
-    assert line >= 1 and column >= 1
+    assert line >= 1
+    assert column >= 1
     if expectation.line is not None:
         assert line == expectation.line, result.stderr
     assert outcome.unchanged, "the output folder changed"

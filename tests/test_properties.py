@@ -98,7 +98,7 @@ def test_build_same_bytes_in_every_process(batch: list[dict[str, Any]],
         path = root / f"catalog-{index}.yaml"
         path.write_text(dump(catalog), encoding="utf-8")
         files.append(path)
-    here = [{path: hashlib.sha256(content).hexdigest() for path, content in build_text(file.read_text()).items()}
+    in_this_process = [{path: hashlib.sha256(content).hexdigest() for path, content in build_text(file.read_text()).items()}
             for file in files]
-    assert _digests_in_process(files, "1") == here
-    assert _digests_in_process(files, "2") == here
+    assert _digests_in_process(files, "1") == in_this_process
+    assert _digests_in_process(files, "2") == in_this_process

@@ -271,7 +271,12 @@ def check_url_pattern(checker: Checker, value: Any, definition: spec.Field, path
         return None
     for name, format_spec, conversion in fields:
         if name not in URL_PLACEHOLDERS or format_spec or conversion:
-            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{format_spec}" if format_spec else "") + "}"
+            shown = "{" + name
+            if conversion:
+                shown += f"!{conversion}"
+            if format_spec:
+                shown += f":{format_spec}"
+            shown += "}"
             checker.problem(path, f"unknown placeholder {shown}", value,
                             f"use {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}")
             return None
