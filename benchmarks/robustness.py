@@ -59,7 +59,8 @@ def kill_points(work: Path, kills: int) -> None:
         started = time.monotonic()
         seen = _kill_at_every_step(scenario, work / f"steps-{label.replace(' ', '-')}", folders)
         print(f"kill at every step ({label}): {seen['steps']} steps, {seen.get('old', 0)} folder states old, "
-              f"{seen.get('new', 0)} new, 0 mixed; every rebuild repaired ({time.monotonic() - started:.1f} s)")
+              f"{seen.get('new', 0)} new, 0 mixed within a folder, {seen.get('across', 0)} kills left folders "
+              f"old and new side by side; every rebuild repaired ({time.monotonic() - started:.1f} s)")
 
     scenario = Scenario(work / "random", OBSGEN)
     out = scenario.copy(work / "timing")

@@ -116,7 +116,10 @@ def test_scenario_trees_differ(scenario: Scenario) -> None:
 
 
 def _kill_at_every_step(scenario: Scenario, work: Path, folders: list[str | None]) -> dict[str, int]:
-    """Kill the build at step 1, 2, ... until it finishes; return how often each state was seen."""
+    """Kill the build at step 1, 2, ... until it finishes; return how often each state was seen.
+
+    "old" and "new" count folders, "across" counts kills that left some folders old and others new.
+    """
     seen: dict[str, int] = {}
     step = 0
     while True:
@@ -133,6 +136,8 @@ def _kill_at_every_step(scenario: Scenario, work: Path, folders: list[str | None
             state = scenario.state_of(out, folder)
             assert state in ("old", "new"), f"killed at step {step}: {folder or 'the tree'} is a mix"
             seen[state] = seen.get(state, 0) + 1
+        if scenario.state_of(out) == "mixed":
+            seen["across"] = seen.get("across", 0) + 1
         # The next build repairs whatever the killed one left behind.
         scenario.build_new(out).check_returncode()
         assert scenario.state_of(out) == "new"
@@ -143,6 +148,7 @@ def _kill_at_every_step(scenario: Scenario, work: Path, folders: list[str | None
 def test_kill_at_every_step(scenario: Scenario, tmp_path: Path) -> None:
     seen = _kill_at_every_step(scenario, tmp_path, [None])
     assert seen["steps"] >= 10
+    assert "across" not in seen
     assert seen.get("old", 0) > 0
     assert seen.get("new", 0) > 0
 
@@ -153,6 +159,8 @@ def test_kill_at_every_step_two_folders(tmp_path: Path) -> None:
     seen = _kill_at_every_step(scenario, tmp_path, ["alerts", "extra-format"])
     assert seen.get("old", 0) > 0
     assert seen.get("new", 0) > 0
+    # Folders are swapped one after the other: only a kill between the two swaps mixes them.
+    assert seen.get("across", 0) <= 1
 
 
 @pytest.mark.parametrize("seed", range(int(os.environ.get("OBSGEN_KILL_RUNS", "12"))))
