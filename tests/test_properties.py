@@ -1,8 +1,8 @@
 """Property-based tests: every valid catalog builds rules that promtool loads, the same bytes
 every time and in every process, whatever the order of its services and teams.
 
-Example counts are bounded for CI; OBSGEN_HYPOTHESIS_EXAMPLES raises them (benchmarks/robustness.py
-runs the larger version). Each example is a batch of catalogs so that promtool runs once per batch.
+Example counts are bounded for CI; OBSGEN_HYPOTHESIS_EXAMPLES changes them (benchmarks/robustness.py
+runs a larger version).
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from obsgen.generate import generate
 from support_tree import obsgen_env
 
 PROMTOOL = shutil.which("promtool")
-EXAMPLES = int(os.environ.get("OBSGEN_HYPOTHESIS_EXAMPLES", "15"))
-BATCH = 8
+EXAMPLES = int(os.environ.get("OBSGEN_HYPOTHESIS_EXAMPLES", "100"))
 PROPERTY_SETTINGS = settings(max_examples=EXAMPLES, deadline=None,
                              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -43,19 +42,39 @@ def dump(catalog: dict[str, Any]) -> str:
     return yaml.safe_dump(catalog, allow_unicode=True, sort_keys=False)
 
 
+def collect_catalogs() -> list[str]:
+    """Run hypothesis and return the YAML text of every valid catalog it drew.
+
+    Each example is one catalog, so hypothesis can draw it within its data budget; the checks
+    that need a child process (promtool, other hash seeds) then run once over all of them.
+    """
+    texts: list[str] = []
+
+    @PROPERTY_SETTINGS
+    @given(catalog=catalogs())
+    def draw(catalog: dict[str, Any]) -> None:
+        text = dump(catalog)
+        build_text(text)  # every drawn catalog must be valid
+        texts.append(text)
+
+    draw()
+    return texts
+
+
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
-@PROPERTY_SETTINGS
-@given(batch=st.lists(catalogs(), min_size=BATCH, max_size=BATCH))
-def test_generated_rules_load_in_promtool(batch: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> None:
-    root = tmp_path_factory.mktemp("promtool")
+def test_generated_rules_load_in_promtool(tmp_path: Path) -> None:
+    texts = collect_catalogs()
+    assert len(texts) >= EXAMPLES
     paths = []
-    for index, catalog in enumerate(batch):
-        for relative, content in build_text(dump(catalog)).items():
-            path = root / str(index) / relative
+    for index, text in enumerate(texts):
+        (tmp_path / f"catalog-{index}.yaml").write_text(text, encoding="utf-8")
+        for relative, content in build_text(text).items():
+            path = tmp_path / str(index) / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
             paths.append(str(path))
     result = subprocess.run([PROMTOOL, "check", "rules", *paths], capture_output=True, text=True)
+    # On failure, the catalog-N.yaml beside the failing N/ folder reproduces it.
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
 
@@ -88,17 +107,13 @@ def _digests_in_process(files: list[Path], hash_seed: str) -> list[dict[str, str
     return json.loads(result.stdout)
 
 
-@PROPERTY_SETTINGS
-@given(batch=st.lists(catalogs(), min_size=BATCH, max_size=BATCH))
-def test_build_same_bytes_in_every_process(batch: list[dict[str, Any]],
-                                           tmp_path_factory: pytest.TempPathFactory) -> None:
-    root = tmp_path_factory.mktemp("digests")
+def test_build_same_bytes_in_every_process(tmp_path: Path) -> None:
     files = []
-    for index, catalog in enumerate(batch):
-        path = root / f"catalog-{index}.yaml"
-        path.write_text(dump(catalog), encoding="utf-8")
+    for index, text in enumerate(collect_catalogs()):
+        path = tmp_path / f"catalog-{index}.yaml"
+        path.write_text(text, encoding="utf-8")
         files.append(path)
-    in_this_process = [{path: hashlib.sha256(content).hexdigest() for path, content in build_text(file.read_text()).items()}
-            for file in files]
+    in_this_process = [{path: hashlib.sha256(content).hexdigest()
+                        for path, content in build_text(file.read_text(encoding="utf-8")).items()} for file in files]
     assert _digests_in_process(files, "1") == in_this_process
     assert _digests_in_process(files, "2") == in_this_process

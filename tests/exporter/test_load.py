@@ -27,7 +27,7 @@ CGROUPS = int(os.environ.get("OBSGEN_LOAD_CGROUPS", "2000"))
 SCRAPERS = 4
 SCRAPES_EACH = int(os.environ.get("OBSGEN_LOAD_SCRAPES", "3"))
 #: Bound on one scrape (seconds) as a client sees it, waiting for the other scrapers included:
-#: scrapes run one at a time, so this allows SCRAPERS scrapes of about 10 s each on a loaded machine.
+#: scrapes run one at a time, so this allows SCRAPERS scrapes of about 15 s each on a loaded machine.
 MAX_SCRAPE_S = float(os.environ.get("OBSGEN_LOAD_MAX_SCRAPE_S", "60"))
 
 
@@ -62,7 +62,8 @@ def rss_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-# Removes and creates cgroups until the stop file appears, as pods come and go during scrapes.
+# Removes and creates cgroups, as pods come and go during scrapes, until the stop file appears or
+# every cgroup under load.slice was replaced once. Prints how many it replaced.
 # It runs as its own process so that it does not compete with the scrapes for the GIL.
 _CHURN = """
 import os, shutil, sys
