@@ -236,3 +236,14 @@ def test_check_after_build_is_clean(scenario: Scenario, tmp_path: Path) -> None:
     result = run_obsgen("build", str(scenario.new_catalog), "--out", str(out), "--check")
     assert result.returncode == 1
     assert "changed: alerts/services/bravo.rules.yaml" in result.stdout
+
+
+def test_hand_edited_manifest_cannot_escape(scenario: Scenario, tmp_path: Path) -> None:
+    out = scenario.copy(tmp_path / "work" / "out")
+    outside = _write(tmp_path / "work" / "outside.txt", "not obsgen's\n")
+    manifest = out / "alerts" / ".obsgen-manifest"
+    manifest.write_text(manifest.read_text() + f"0  ../outside.txt\n0  {outside}\n0  alerts/../../outside.txt\n")
+    result = scenario.build_new(out)
+    assert result.returncode == 0, result.stderr
+    assert outside.read_text() == "not obsgen's\n"
+    assert scenario.state_of(out) == "new"

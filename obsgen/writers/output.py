@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -74,12 +75,18 @@ class _Steps:
             os._exit(137)
 
 
+def _is_safe(relative: str) -> bool:
+    """Return whether ``relative`` names a path inside the output folder that obsgen may own."""
+    parts = relative.split("/")
+    return not (os.path.isabs(relative) or any(part in ("", ".", "..") for part in parts)
+                or relative.startswith(".") or "\0" in relative)
+
+
 def _safe_join(root: str, relative: str) -> str:
     """Join ``relative`` under ``root``, rejecting paths that would leave it."""
-    parts = relative.split("/")
-    if os.path.isabs(relative) or any(part in ("", ".", "..") for part in parts) or relative.startswith("."):
+    if not _is_safe(relative):
         raise OutputError(f"refusing to write outside the output folder: {relative!r}")
-    return os.path.join(root, *parts)
+    return os.path.join(root, *relative.split("/"))
 
 
 def _top(path: str) -> str | None:
@@ -88,8 +95,9 @@ def _top(path: str) -> str | None:
 
 
 def _parse_manifest(text: str) -> list[str]:
-    return [line.split("  ", 1)[1] for line in text.splitlines()
-            if line and not line.startswith("#") and "  " in line]
+    """Return the paths a manifest lists, leaving out any that a hand edit pointed outside the folder."""
+    paths = [line.split("  ", 1)[1] for line in text.splitlines() if line and not line.startswith("#") and "  " in line]
+    return [path for path in paths if _is_safe(path)]
 
 
 def _read_manifest_file(path: str) -> list[str]:
@@ -300,6 +308,16 @@ def write_tree(root: str, files: Mapping[str, bytes]) -> list[str]:
     os.makedirs(root, exist_ok=True)
     for path in files:
         _safe_join(root, path)
+    # Two builds into one folder take turns: the second would otherwise remove the first's staging.
+    lock = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _write_locked(root, files, steps)
+    finally:
+        os.close(lock)
+
+
+def _write_locked(root: str, files: Mapping[str, bytes], steps: _Steps) -> list[str]:
     _remove_leftovers(root)
     previous = set(read_manifest(root))
     _check_overwrites(root, files, previous)
