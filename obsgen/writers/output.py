@@ -2,8 +2,8 @@
 
 obsgen owns the top-level folders it generates (``alerts/``, ``dashboards/`` and the folders of
 later formats). A build writes each owned folder's new content in full to a staging folder beside
-it, hard-links into it every file of the current folder that obsgen did not write (the user's
-own files), and then swaps the two folders with one ``renameat2(RENAME_EXCHANGE)`` call. A reader
+it. It hard-links into it every file of the current folder that obsgen did not write (the user's
+own files). Then it swaps the two folders with one ``renameat2(RENAME_EXCHANGE)`` call. A reader
 of one folder therefore sees either the whole old folder or the whole new one. The staging folder,
 which now holds the old content, is removed last; a build killed before that leaves it behind
 and the next build removes it.
@@ -109,7 +109,7 @@ def _read_manifest_file(path: str) -> list[str]:
 
 
 def _owned_folders(root: str) -> list[str]:
-    """Return the top-level folders of ``root`` that hold an obsgen manifest."""
+    """Return the top-level folders of ``root`` that contain an obsgen manifest."""
     try:
         entries = os.listdir(root)
     except FileNotFoundError:
@@ -169,7 +169,7 @@ def _group_by_folder(paths: Iterable[str]) -> dict[str | None, list[str]]:
 def _check_overwrites(root: str, files: Mapping[str, bytes], previous: set[str]) -> None:
     """Reject a build that would overwrite a file obsgen did not write.
 
-    A file counts as obsgen's when a manifest lists it, when it already holds the new content,
+    A file counts as obsgen's when a manifest lists it, when it already contains the new content,
     or when it starts with obsgen's generated-file header (a build whose manifest was lost).
     """
     conflicts = []
@@ -225,8 +225,8 @@ def _write_file(path: str, content: bytes) -> None:
 def _carry_over(current: str, staged: str, skip: set[str], steps: _Steps) -> None:
     """Link every entry of ``current`` whose relative path is not in ``skip`` into ``staged``.
 
-    Hard links keep the user's files the same files (an edit in place lands in both trees);
-    where the file system has no hard links the file is copied. Folders are recreated only
+    Hard links keep the user's files the same files, so an edit in place lands in both trees.
+    Where the file system has no hard links, the file is copied. Folders are recreated only
     around carried entries, and where they were empty already (obsgen never leaves one empty).
     """
     for folder, dirs, names in os.walk(current):
