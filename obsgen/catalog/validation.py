@@ -10,10 +10,12 @@ import difflib
 import math
 import os
 import re
+import string
 from typing import Any, Callable
 
 from obsgen.catalog import model, spec
 from obsgen.catalog.loader import Document, Path, format_path
+from obsgen.catalog.regex import re2_problem
 from obsgen.errors import CatalogError, Problem
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -23,9 +25,11 @@ DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1)
 SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
 SIZE_UNITS = {None: 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
               "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
-MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\\n]|\\.)*)"\s*(?:,|$)')
-# RE2, which Prometheus uses, has no backreferences and no lookaround.
-RE2_UNSUPPORTED_RE = re.compile(r"\\[1-9]|\(\?[=!<]|\(\?P=")
+# Escapes follow PromQL double-quoted strings; an unknown escape such as \q fails to parse there.
+MATCHER_RE = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\\n]|\\[abfnrtv\\"])*)"\s*(?:,|\Z)')
+#: Durations longer than this are rejected; Prometheus 2.42 rejects durations over about 292
+#: years (int64 nanoseconds), and no memory alert needs to look back more than a few weeks.
+MAX_DURATION_S = 10 * 365 * 86400
 URL_PLACEHOLDERS = ("alert", "alert_lower", "service", "team")
 #: Labels that obsgen sets itself on every alert; the catalog may not override them.
 RESERVED_LABELS = ("severity", "team", "obsgen_service", "obsgen_source", "alertname")
@@ -110,14 +114,19 @@ def check_str(checker: Checker, value: Any, definition: spec.Field, path: Path) 
     if not isinstance(value, str):
         checker.problem(path, "expected a string", value)
         return None
-    if len(value) > MAX_STRING or any(ord(ch) < 32 for ch in value):
-        checker.problem(path, f"strings must be one line of at most {MAX_STRING} characters", value)
+    if len(value) > MAX_STRING or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        checker.problem(path, f"strings must be one line of at most {MAX_STRING} characters, without "
+                        f"control characters", value)
+        return None
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        checker.problem(path, "the string holds an unpaired UTF-16 surrogate, which is not valid Unicode text",
+                        value, "write the character itself, or a \\U escape of its code point")
         return None
     return value
 
 
 def check_name(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         checker.problem(path, "invalid name", value, "use 1 to 63 lowercase letters, digits and '-', "
                         "starting and ending with a letter or digit (a DNS label, such as 'cart-service')")
         return None
@@ -125,7 +134,7 @@ def check_name(checker: Checker, value: Any, definition: spec.Field, path: Path)
 
 
 def check_label_name(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
-    if not isinstance(value, str) or not LABEL_NAME_RE.match(value) or value.startswith("__"):
+    if not isinstance(value, str) or not LABEL_NAME_RE.fullmatch(value) or value.startswith("__"):
         checker.problem(path, "invalid Prometheus label name", value,
                         "use letters, digits and '_', not starting with a digit or '__'")
         return None
@@ -135,21 +144,16 @@ def check_label_name(checker: Checker, value: Any, definition: spec.Field, path:
 def check_regex(checker: Checker, value: Any, definition: spec.Field, path: Path) -> str | None:
     if check_str(checker, value, definition, path) is None:
         return None
-    if RE2_UNSUPPORTED_RE.search(value):
-        checker.problem(path, "Prometheus regular expressions (RE2) have no backreferences or lookaround",
-                        value, "rewrite the pattern without them")
-        return None
-    try:
-        re.compile(value)
-    except re.error as error:
-        checker.problem(path, f"invalid regular expression: {error}", value, "fix the pattern")
+    problem = re2_problem(value)
+    if problem:
+        checker.problem(path, problem, value, "fix the pattern")
         return None
     return value
 
 
 def parse_duration(text: str) -> int | None:
     """Return the seconds in a Prometheus duration such as ``1h30m``, or None if it is not one."""
-    match = DURATION_RE.match(text)
+    match = DURATION_RE.fullmatch(text)
     if not match or not text:
         return None
     return sum(int(part) * unit for part, unit in zip(match.groups(), DURATION_UNITS) if part)
@@ -160,6 +164,9 @@ def check_duration(checker: Checker, value: Any, definition: spec.Field, path: P
     if not seconds:
         checker.problem(path, "invalid duration", value,
                         "write a positive Prometheus duration such as 90s, 15m, 6h or 7d")
+        return None
+    if seconds > MAX_DURATION_S:
+        checker.problem(path, "duration too long", value, f"write at most {MAX_DURATION_S // (365 * 86400)}y")
         return None
     return seconds
 
@@ -172,7 +179,7 @@ def parse_size(value: Any) -> int | None:
         return value if value > 0 else None
     if not isinstance(value, str):
         return None
-    match = SIZE_RE.match(value.strip())
+    match = SIZE_RE.fullmatch(value.strip())
     if not match:
         return None
     size = int(float(match.group(1)) * SIZE_UNITS[match.group(2)])
@@ -256,9 +263,22 @@ def check_url_pattern(checker: Checker, value: Any, definition: spec.Field, path
     if not re.match(r"^https?://[^\s\"'{}]+", value):
         checker.problem(path, "expected an http or https URL", value)
         return None
-    for placeholder in re.findall(r"\{([^{}]*)\}", value):
-        if placeholder not in URL_PLACEHOLDERS:
-            checker.problem(path, f"unknown placeholder {{{placeholder}}}", value,
+    try:
+        fields = [(name, spec_, conversion) for _, name, spec_, conversion in string.Formatter().parse(value)
+                  if name is not None]
+    except ValueError:
+        checker.problem(path, "unbalanced { or } in the URL pattern", value,
+                        "write placeholders as {alert}, and a literal brace as {{ or }}")
+        return None
+    for name, format_spec, conversion in fields:
+        if name not in URL_PLACEHOLDERS or format_spec or conversion:
+            shown = "{" + name
+            if conversion:
+                shown += f"!{conversion}"
+            if format_spec:
+                shown += f":{format_spec}"
+            shown += "}"
+            checker.problem(path, f"unknown placeholder {shown}", value,
                             f"use {', '.join('{' + p + '}' for p in URL_PLACEHOLDERS)}")
             return None
     return value
@@ -274,6 +294,11 @@ def check_matchers(checker: Checker, value: Any, definition: spec.Field, path: P
             checker.problem(path, "invalid label matchers", value,
                             'write matchers as in PromQL, such as job="kubelet", metrics_path="/metrics/cadvisor"')
             return None
+        if match.group(2) in ("=~", "!~"):
+            problem = re2_problem(_unescape_promql(match.group(3)))
+            if problem:
+                checker.problem(path, f"label {match.group(1)}: {problem}", value, "fix the pattern")
+                return None
         position = match.end()
     return value.strip()
 
@@ -363,6 +388,12 @@ def check_kubernetes_labels(checker: Checker, value: Any, definition: spec.Field
             continue
         result[name] = text
     return result
+
+
+def _unescape_promql(text: str) -> str:
+    """Return the value of a PromQL string literal's body (escapes as MATCHER_RE allows them)."""
+    replacements = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+    return re.sub(r"\\(.)", lambda match: replacements.get(match.group(1), match.group(1)), text)
 
 
 CHECKS: dict[str, Callable[[Checker, Any, spec.Field, Path], Any]] = {
@@ -486,9 +517,11 @@ def to_model(document: Document) -> model.Catalog:
     settings_defaults = _defaults(spec.SETTINGS)
     defaults = _merge(settings_defaults, values.get("defaults"))
     _check_settings(checker, defaults, ("defaults",))
-    teams = tuple(model.Team(t["name"], t["receiver"]) for t in values.get("teams", []) if "name" in t)
-    team_names = {team.name for team in teams}
-    if "teams" in values and not teams:
+    checked_teams = values.get("teams", [])
+    teams = tuple(model.Team(t["name"], t["receiver"]) for t in checked_teams if "name" in t and "receiver" in t)
+    # A team with another problem still counts as known, so services naming it get no second error.
+    team_names = {team["name"] for team in checked_teams if "name" in team}
+    if isinstance(data.get("teams"), list) and not data["teams"]:
         checker.problem(("teams",), "at least one team is required", fix="add teams: [{name: ..., receiver: ...}]")
 
     services = []
@@ -521,7 +554,9 @@ def to_model(document: Document) -> model.Catalog:
     fleet_team = fleet_values.get("team")
     if fleet_team and fleet_team not in team_names:
         checker.problem(("fleet", "team"), "unknown team", fleet_team, "add the team under teams")
-    fleet_settings = _merge(defaults, fleet_values.get("overrides"))
+    # Only the catalog's own fleet overrides go on top of its defaults: the spec defaults of
+    # fleet.overrides, merged into fleet_values above, would undo every catalog default.
+    fleet_settings = _merge(defaults, (values.get("fleet") or {}).get("overrides"))
     _check_settings(checker, fleet_settings, ("fleet", "overrides"))
     fleet = model.Fleet(enabled=fleet_values["enabled"], team=fleet_team or "unowned",
                         selector=_selector(checker, fleet_values.get("selector"), ("fleet", "selector"), False),

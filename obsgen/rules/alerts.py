@@ -68,9 +68,18 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
 
+def _literal(text: str) -> str:
+    """Return ``text`` so that Prometheus's template expansion of labels and annotations keeps it as is.
+
+    Prometheus expands Go templates in alert labels and annotations, so a catalog value holding
+    ``{{`` would start a template action; the action ``{{ "{{" }}`` writes the two braces.
+    """
+    return text.replace("{{", '{{ "{{" }}')
+
+
 def _alert(owner: Owner, name: str, expr: str, for_s: int, severity: str, summary: str, description: str,
            keep_firing_for_s: int = 0) -> Rule:
-    labels = dict(owner.settings.labels)
+    labels = {name: _literal(value) for name, value in owner.settings.labels}
     labels.update({"severity": severity, names.TEAM_LABEL: owner.team, names.SERVICE_LABEL: owner.service})
     runbook = owner.settings.runbook_url.format(alert=name, alert_lower=name.lower(), service=owner.service,
                                                 team=owner.team)
@@ -78,7 +87,7 @@ def _alert(owner: Owner, name: str, expr: str, for_s: int, severity: str, summar
     if keep_firing_for_s:
         rule["keep_firing_for"] = promql.duration(keep_firing_for_s)
     rule["labels"] = dict(sorted(labels.items()))
-    rule["annotations"] = {"summary": summary, "description": description, "runbook_url": runbook}
+    rule["annotations"] = {"summary": summary, "description": description, "runbook_url": _literal(runbook)}
     return rule
 
 

@@ -1,0 +1,2 @@
+// expect: <catalog>: expected a mapping
+[1, 2, 3]

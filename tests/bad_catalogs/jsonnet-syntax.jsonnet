@@ -1,0 +1,5 @@
+// expect: <catalog>: jsonnet evaluation failed: STATIC ERROR
+{
+  apiVersion: 'obsgen/v1',
+  teams: [,],  //<
+}

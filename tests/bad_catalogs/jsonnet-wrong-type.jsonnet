@@ -1,0 +1,2 @@
+// expect: teams: expected a list
+{ apiVersion: 'obsgen/v1', teams: 'web' }
