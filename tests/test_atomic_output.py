@@ -21,7 +21,9 @@ import pytest
 from support_tree import OBSGEN, obsgen_env, run_obsgen, snapshot
 
 STAGING = ".obsgen-staging-"
-TEAMS = "teams:\n  - {name: web, receiver: web-pager}\n  - {name: data, receiver: data-pager}\n"
+# Only the rules format, so that one owned folder (alerts/) changes; a second one is added below.
+TEAMS = ("output: {formats: [rules]}\n"
+         "teams:\n  - {name: web, receiver: web-pager}\n  - {name: data, receiver: data-pager}\n")
 OLD_CATALOG = "apiVersion: obsgen/v1\nname: shop\n" + TEAMS + """services:
   - {name: alpha, team: web, selector: {namespace: shop, workload: alpha}}
   - {name: bravo, team: web, selector: {namespace: shop, workload: bravo}}

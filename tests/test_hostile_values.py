@@ -48,7 +48,7 @@ def _input_series() -> list[dict[str, str]]:
         ksm = {"job": "kube-state-metrics", "resource": "memory", **_container(namespace)}
         series += [
             {"series": _series("container_memory_working_set_bytes", cadvisor), "values": "100x40"},
-            {"series": _series("container_memory_rss", cadvisor), "values": "95x40"},
+            {"series": _series("container_memory_rss", cadvisor), "values": "96x40"},
             {"series": _series("kube_pod_container_resource_limits", ksm), "values": "100x40"},
         ]
     return series
@@ -59,7 +59,7 @@ def _unit_test(rule_files: list[str]) -> dict[str, object]:
                       "unicode": "café ☕ \u2028 end", "injection": '"} or vector(1) or up{a="'}
 
     def alert(namespace: str, service: str, team: str) -> dict[str, object]:
-        description = (f"{namespace}/{POD} container {CONTAINER} holds 95% of its memory limit in memory the "
+        description = (f"{namespace}/{POD} container {CONTAINER} holds 96% of its memory limit in memory the "
                        f"kernel cannot reclaim (RSS); it is OOM-killed when this reaches 100%.")
         return {
             "exp_labels": {**_container(namespace), **catalog_labels, "severity": "warning", "team": team,

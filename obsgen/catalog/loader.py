@@ -138,6 +138,9 @@ class _Converter:
             child = path + (key,)
             self.key_marks[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.convert(value_node, child)
+            if not isinstance(value_node, yaml.ScalarNode):
+                # A whole mapping or list is reported at its key, where a reader looks for it.
+                self.marks[child] = self.key_marks[child]
         return result
 
     def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
@@ -250,8 +253,11 @@ def evaluate_jsonnet(path: str, ext_vars: dict[str, str] | None = None) -> str:
             line, column = 1, 1
             last = message.splitlines()[-1] if message else f"exit status {child.returncode}"
             problem = f"jsonnet evaluation failed (out of memory, over {JSONNET_MAX_MEMORY_BYTES} bytes?): {last}"
-        raise CatalogError([Problem(path, line, column, "", problem,
-                                    fix="run `jsonnet` on the file to see the full trace")])
+        fix = "run `jsonnet` on the file to see the full trace"
+        missing = re.search(r"undefined external variable: (\S+)", message)
+        if missing:
+            fix = f"pass it with --ext-str {missing.group(1)}=VALUE"
+        raise CatalogError([Problem(path, line, column, "", problem, fix=fix)])
     if len(child.stdout) > MAX_CATALOG_BYTES:
         raise CatalogError([Problem(path, 1, 1, "", f"the jsonnet catalog evaluates to {len(child.stdout)} bytes, "
                                     f"over the limit of {MAX_CATALOG_BYTES}", fix="generate less")])

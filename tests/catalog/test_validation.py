@@ -105,7 +105,7 @@ def test_yaml_syntax_error_is_located(tmp_path):
 
 def test_duplicate_yaml_key_is_rejected(tmp_path):
     found = problems_of(tmp_path, VALID + "teams: []\n")
-    assert found == ["FILE:8:1: <catalog>: duplicate key 'teams' (got 'teams'); remove one of the two entries"]
+    assert found == ["FILE:8:1: teams: duplicate key 'teams'; remove one of the two entries"]
 
 
 def test_empty_catalog_is_rejected(tmp_path):

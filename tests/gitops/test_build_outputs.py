@@ -55,7 +55,7 @@ def test_ext_str_needs_name_and_value(tmp_path: Path):
 def test_format_option_overrides_catalog(tmp_path: Path):
     result = run_obsgen("build", str(EXAMPLE), "--out", str(tmp_path), "--format", "thanos", "--format", "mimir")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".obsgen-manifest", "mimir", "thanos"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mimir", "thanos"]
 
 
 def test_select_keeps_unowned_folders():

@@ -126,7 +126,7 @@ def test_build_warns_without_rule_labels(tmp_path: Path):
     result = run_obsgen("build", str(catalog), "--out", str(tmp_path / "out"), "--format", "kubernetes")
     assert result.returncode == 0, result.stderr
     assert "warning: output.kubernetes.rule_labels is empty" in result.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".obsgen-manifest", "kubernetes"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["kubernetes"]
 
 
 def test_build_quiet_with_rule_labels(tmp_path: Path):
