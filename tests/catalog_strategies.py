@@ -45,11 +45,15 @@ def near_limits(draw: st.DrawFn) -> dict[str, Any]:
 def leaks(draw: st.DrawFn) -> dict[str, Any]:
     floor, fast, window = sorted(draw(st.lists(st.integers(60, 7 * 86400), min_size=3, max_size=3, unique=True)))
     fast_horizon, horizon = sorted(draw(st.lists(st.integers(60, 30 * 86400), min_size=2, max_size=2)))
+    # The drop window must cover the trend window.
+    drop_window = draw(st.integers(window, 14 * 86400))
     result = {"floor_window": duration(floor), "fast_window": duration(fast), "window": duration(window),
-              "fast_horizon": duration(fast_horizon), "horizon": duration(horizon)}
+              "fast_horizon": duration(fast_horizon), "horizon": duration(horizon),
+              "drop_window": duration(drop_window)}
     result.update(draw(st.fixed_dictionaries({}, optional={
         "enabled": st.booleans(), "min_growth": fractions, "for": durations, "keep_firing_for": durations,
-        "unlimited_node_share": fractions, "severity": st.sampled_from(["critical", "warning", "info"])})))
+        "unlimited_node_share": fractions, "severity": st.sampled_from(["critical", "warning", "info"]),
+        "warm_up": durations, "max_drop": fractions})))
     return result
 
 

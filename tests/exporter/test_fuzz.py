@@ -126,8 +126,8 @@ def test_scrape_oversized_file(tmp_path: Path) -> None:
     (cgroup / "memory.stat").write_text("anon 1\n" * (cgroupfs.MAX_FILE_BYTES // 7 + 10))
     samples = parse_exposition(_scrape(root))
     assert _errors(samples) == {("memory.stat", "too_large"): 1.0}
-    assert samples[("obsgen_memory_current_bytes", frozenset({("cgroup", "/big.slice"), ("kind", "slice"),
-                                                              ("systemd_unit", "big.slice")}))] == 9437184
+    assert samples[("obsgen_memory_current_bytes", frozenset({("cgroup", "/big.slice"),
+                                                              ("cgroup_kind", "slice")}))] == 9437184
 
 
 def test_scrape_hostile_file_types(tmp_path: Path) -> None:
