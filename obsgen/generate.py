@@ -1,9 +1,10 @@
 """The build pipeline: from a catalog model to the bytes of every output file.
 
-Rule files are built here directly; every other output format is a generator, a pure function
-from the catalog to ``{relative path: bytes}``, appended to ``GENERATORS``. Packagers run after
-them: each also reads the files built so far (rules, dashboards) and packages them for another
-tool. The chosen formats then decide which files the CLI writes.
+Rule files and dashboards are built here directly. Packagers then package them for another tool
+(Grafana provisioning, Kubernetes objects, a mixin, other rulers), each for one output format, and
+read the built values rather than parsing the bytes again. Only the chosen formats are built,
+with the rule files and dashboards that their packagers read. ``GENERATORS`` holds extra
+generators, pure functions from the catalog to ``{relative path: bytes}``, which always run.
 """
 
 from __future__ import annotations
@@ -15,12 +16,20 @@ from obsgen.catalog.model import Catalog
 from obsgen.catalog.validation import output_of
 from obsgen.dashboards import dashboard_files
 from obsgen.outputs import alertmanager, grafana, kubernetes, mixin, rulers
-from obsgen.outputs.common import select
-from obsgen.rules import build_rule_files
+from obsgen.outputs.common import RULES_FOLDER, Generated, RuleFileData, select
+from obsgen.rules import RuleFile, build_rule_files
 from obsgen.writers.rules_yaml import render_rule_file
 
 Generator = Callable[[Catalog], dict[str, bytes]]
-Packager = Callable[[Catalog, Mapping[str, bytes]], dict[str, bytes]]
+
+
+@dataclass(frozen=True)
+class Packager:
+    """An output format that packages the built rule files and dashboards for another tool."""
+
+    format: str
+    package: Callable[[Catalog, Generated], dict[str, bytes]]
+    reads_dashboards: bool
 
 
 @dataclass
@@ -33,23 +42,45 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
 
-#: Every output format; rule files come first and are built in ``build_outputs`` itself.
-GENERATORS: list[Generator] = [dashboard_files]
+#: Extra generators, run on every build; their files are kept when no format owns their folder.
+GENERATORS: list[Generator] = []
 
 #: Formats that package the rules and dashboards for Grafana, Kubernetes, Alertmanager and other rulers.
-PACKAGERS: list[Packager] = [grafana.files, kubernetes.files, alertmanager.files, mixin.files,
-                             rulers.thanos_files, rulers.mimir_files]
+PACKAGERS: list[Packager] = [
+    Packager("grafana", grafana.files, reads_dashboards=True),
+    Packager("kubernetes", kubernetes.files, reads_dashboards=True),
+    Packager("alertmanager", alertmanager.files, reads_dashboards=False),
+    Packager("mixin", mixin.files, reads_dashboards=True),
+    Packager("thanos", rulers.thanos_files, reads_dashboards=False),
+    Packager("mimir", rulers.mimir_files, reads_dashboards=False),
+]
 
 
 def build_outputs(catalog: Catalog, formats: tuple[str, ...] | None = None) -> tuple[dict[str, bytes], Summary]:
     """Return the output files of ``catalog`` in ``formats`` and a summary of what they hold.
 
-    ``formats`` defaults to the catalog's ``output.formats``. Two generators or packagers
-    writing one path is a bug and raises RuntimeError.
+    ``formats`` defaults to the catalog's ``output.formats``. The rule files are always built,
+    because the summary counts their alerts. Two generators or packagers writing one path is a
+    bug and raises RuntimeError.
     """
+    formats = formats or output_of(catalog).formats
+    packagers = [packager for packager in PACKAGERS if packager.format in formats]
     built = build_rule_files(catalog)
     files = {rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
-    summary = Summary()
+    if "dashboards" in formats or any(packager.reads_dashboards for packager in packagers):
+        _add(files, dashboard_files(catalog))
+    for generator in GENERATORS:
+        _add(files, generator(catalog))
+    generated = Generated(dict(files), tuple(RuleFileData(rule_file.path[len(RULES_FOLDER):], rule_file.groups)
+                                             for rule_file in built))
+    for packager in packagers:
+        _add(files, packager.package(catalog, generated))
+    files = select(files, formats)
+    return files, _summary(built, len(files))
+
+
+def _summary(built: list[RuleFile], file_count: int) -> Summary:
+    summary = Summary(files=file_count)
     for rule_file in built:
         summary.rule_groups += len(rule_file.groups)
         for group in rule_file.groups:
@@ -57,14 +88,7 @@ def build_outputs(catalog: Catalog, formats: tuple[str, ...] | None = None) -> t
                 if "alert" in rule:
                     service = rule["labels"]["obsgen_service"]
                     summary.alerts_by_service[service] = summary.alerts_by_service.get(service, 0) + 1
-    for generator in GENERATORS:
-        _add(files, generator(catalog))
-    base = dict(files)
-    for packager in PACKAGERS:
-        _add(files, packager(catalog, base))
-    files = select(files, formats or output_of(catalog).formats)
-    summary.files = len(files)
-    return files, summary
+    return summary
 
 
 def _add(files: dict[str, bytes], new: Mapping[str, bytes]) -> None:

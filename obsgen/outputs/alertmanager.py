@@ -9,13 +9,12 @@ configuration fill it in there.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 from obsgen import promql
 from obsgen.catalog.model import AlertmanagerOutput, Catalog, Receiver
 from obsgen.catalog.validation import output_of
 from obsgen.conventions import TEAM_LABEL, container_labels
-from obsgen.outputs.common import FORMAT_FOLDERS, render_yaml
+from obsgen.outputs.common import FORMAT_FOLDERS, Generated, render_yaml
 from obsgen.rules.alerts import NEAR_LIMIT
 
 CONFIG_FILE = f"{FORMAT_FOLDERS['alertmanager']}/alertmanager.yml"
@@ -130,6 +129,6 @@ def config(catalog: Catalog) -> dict[str, object]:
     return document
 
 
-def files(catalog: Catalog, generated: Mapping[str, bytes]) -> dict[str, bytes]:
+def files(catalog: Catalog, generated: Generated) -> dict[str, bytes]:
     """Return ``alertmanager/alertmanager.yml``."""
     return {CONFIG_FILE: render_yaml(config(catalog), catalog)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,12 +39,28 @@ class RuleFileData:
 
 @dataclass(frozen=True)
 class Dashboard:
-    """A generated dashboard: a key unique among dashboards, its Grafana folder, its parsed JSON and bytes."""
+    """A generated dashboard: a key unique among dashboards, its Grafana folder and its JSON bytes."""
 
     key: str
     folder: str
-    model: dict[str, Any]
     content: bytes
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The files a build generated before packaging, and its rule files as values.
+
+    ``rule_files`` holds the groups that the files under ``alerts/`` were rendered from, in path
+    order, so that packagers need not parse YAML again. Packagers must not change them.
+    """
+
+    files: Mapping[str, bytes]
+    rule_files: tuple[RuleFileData, ...]
+
+    @classmethod
+    def parse(cls, files: Mapping[str, bytes]) -> Generated:
+        """Return the Generated of ``files`` with each rule file parsed from its YAML."""
+        return cls(files, tuple(rule_files(files)))
 
 
 def select(files: Mapping[str, bytes], formats: tuple[str, ...]) -> dict[str, bytes]:
@@ -74,7 +89,7 @@ def rule_files(generated: Mapping[str, bytes]) -> list[RuleFileData]:
     return parsed
 
 
-def dashboards(catalog: Catalog, generated: Mapping[str, bytes], shared_folder: str) -> list[Dashboard]:
+def dashboards(catalog: Catalog, generated: Generated, shared_folder: str) -> list[Dashboard]:
     """Return the generated dashboards with their folders: a service's team, else ``shared_folder``.
 
     The key is the path under ``dashboards/`` with ``/`` replaced by ``-``, such as
@@ -82,7 +97,7 @@ def dashboards(catalog: Catalog, generated: Mapping[str, bytes], shared_folder: 
     """
     teams = {service.name: service.team for service in catalog.services}
     found = []
-    for path in sorted(generated):
+    for path in sorted(generated.files):
         if not (path.startswith(DASHBOARDS_FOLDER) and path.endswith(".json")):
             continue
         folder = shared_folder
@@ -90,7 +105,7 @@ def dashboards(catalog: Catalog, generated: Mapping[str, bytes], shared_folder: 
             service = path[len(SERVICE_DASHBOARDS_FOLDER):-len(".json")]
             folder = teams.get(service, shared_folder)
         key = path[len(DASHBOARDS_FOLDER):].replace("/", "-")
-        found.append(Dashboard(key, folder, json.loads(generated[path]), generated[path]))
+        found.append(Dashboard(key, folder, generated.files[path]))
     return found
 
 

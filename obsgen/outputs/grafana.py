@@ -7,11 +7,10 @@ so the layout on disk is the folder layout in Grafana.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.validation import output_of
-from obsgen.outputs.common import FORMAT_FOLDERS, dashboards, render_yaml
+from obsgen.outputs.common import FORMAT_FOLDERS, Generated, dashboards, render_yaml
 
 FOLDER = FORMAT_FOLDERS["grafana"]
 DATASOURCES_FILE = f"{FOLDER}/provisioning/datasources/obsgen.yaml"
@@ -69,7 +68,7 @@ def providers(catalog: Catalog) -> dict[str, object]:
     }
 
 
-def files(catalog: Catalog, generated: Mapping[str, bytes]) -> dict[str, bytes]:
+def files(catalog: Catalog, generated: Generated) -> dict[str, bytes]:
     """Return the provisioning files and a copy of each generated dashboard in its team's folder."""
     output = {
         DATASOURCES_FILE: render_yaml(datasources(catalog), catalog),

@@ -8,11 +8,10 @@ objects without that label are ignored without any error. ``output.kubernetes.ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.validation import output_of
-from obsgen.outputs.common import FORMAT_FOLDERS, dashboards, managed_labels, render_yaml, rule_files
+from obsgen.outputs.common import FORMAT_FOLDERS, Generated, dashboards, managed_labels, render_yaml
 
 FOLDER = FORMAT_FOLDERS["kubernetes"]
 KUSTOMIZATION_FILE = f"{FOLDER}/kustomization.yaml"
@@ -63,10 +62,10 @@ def dashboard_configmap(catalog: Catalog, name: str, key: str, folder: str, cont
     }
 
 
-def files(catalog: Catalog, generated: Mapping[str, bytes]) -> dict[str, bytes]:
+def files(catalog: Catalog, generated: Generated) -> dict[str, bytes]:
     """Return one file per PrometheusRule and per dashboard ConfigMap, and the kustomization."""
     output: dict[str, bytes] = {}
-    for rule_file in rule_files(generated):
+    for rule_file in generated.rule_files:
         name = object_name("obsgen-", rule_file.name, ".rules.yaml")
         path = f"{FOLDER}/prometheus-rules/{name}.yaml"
         output[path] = render_yaml(prometheus_rule(catalog, name, rule_file.groups), catalog)

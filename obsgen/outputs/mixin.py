@@ -10,12 +10,13 @@ needs other rules changes the catalog and runs ``obsgen build``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 from obsgen import __version__
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.validation import output_of
-from obsgen.outputs.common import FORMAT_FOLDERS, dashboards, rule_files
+from obsgen.outputs.common import FORMAT_FOLDERS, Generated, dashboards
 from obsgen.writers.header import header
 
 FOLDER = FORMAT_FOLDERS["mixin"]
@@ -35,11 +36,35 @@ def _libsonnet(value: object, catalog: Catalog) -> bytes:
     return (header("//", catalog.name) + json.dumps(value, indent=2, ensure_ascii=True) + "\n").encode("utf-8")
 
 
-def split_groups(generated: Mapping[str, bytes]) -> tuple[list[object], list[object]]:
+#: Characters that ``json.dumps(..., ensure_ascii=True)`` escapes and ``ensure_ascii=False`` keeps.
+_NON_ASCII = re.compile(r"[^\x00-\x7e]")
+
+
+def _escape_non_ascii(match: re.Match[str]) -> str:
+    return json.dumps(match.group(), ensure_ascii=True)[1:-1]
+
+
+def _object_of_documents(documents: Mapping[str, bytes]) -> str:
+    """Return the JSON object, indented by two spaces, whose members are the JSON ``documents``.
+
+    Each document is the text ``json.dumps(value, indent=2)`` gave, so the result is what
+    ``json.dumps`` would give for the whole object with ASCII escapes, without encoding every
+    dashboard a second time.
+    """
+    if not documents:
+        return "{}"
+    members = []
+    for key, document in documents.items():
+        text = _NON_ASCII.sub(_escape_non_ascii, document.decode("utf-8").rstrip("\n"))
+        members.append(f"  {json.dumps(key)}: " + text.replace("\n", "\n  "))
+    return "{\n" + ",\n".join(members) + "\n}"
+
+
+def split_groups(generated: Generated) -> tuple[list[object], list[object]]:
     """Return (recording groups, alerting groups) of the generated rule files, in file order."""
     recording: list[object] = []
     alerting: list[object] = []
-    for rule_file in rule_files(generated):
+    for rule_file in generated.rule_files:
         for group in rule_file.groups:
             has_alert = any("alert" in rule for rule in group.get("rules") or [])
             (alerting if has_alert else recording).append(group)
@@ -62,15 +87,16 @@ def mixin_config(catalog: Catalog) -> dict[str, object]:
     }
 
 
-def files(catalog: Catalog, generated: Mapping[str, bytes]) -> dict[str, bytes]:
+def files(catalog: Catalog, generated: Generated) -> dict[str, bytes]:
     """Return the mixin's entry point and its four library files."""
     recording, alerting = split_groups(generated)
     shared = output_of(catalog).grafana.shared_folder
-    boards = {dashboard.key: dashboard.model for dashboard in dashboards(catalog, generated, shared)}
+    boards = {dashboard.key: dashboard.content for dashboard in dashboards(catalog, generated, shared)}
     return {
         MIXIN_FILE: (header("//", catalog.name) + _MIXIN).encode("utf-8"),
         f"{FOLDER}/config.libsonnet": _libsonnet(mixin_config(catalog), catalog),
         f"{FOLDER}/rules.libsonnet": _libsonnet({"groups": recording}, catalog),
         f"{FOLDER}/alerts.libsonnet": _libsonnet({"groups": alerting}, catalog),
-        f"{FOLDER}/dashboards.libsonnet": _libsonnet(boards, catalog),
+        f"{FOLDER}/dashboards.libsonnet": (header("//", catalog.name) + _object_of_documents(boards)
+                                           + "\n").encode("utf-8"),
     }

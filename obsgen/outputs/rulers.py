@@ -8,21 +8,20 @@ groups add ``source_tenants``. promtool rejects both extra keys, so these files 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.validation import output_of
-from obsgen.outputs.common import FORMAT_FOLDERS, render_yaml, rule_files
+from obsgen.outputs.common import FORMAT_FOLDERS, Generated, render_yaml
 
 THANOS_FOLDER = FORMAT_FOLDERS["thanos"]
 MIMIR_FILE = f"{FORMAT_FOLDERS['mimir']}/obsgen.rules.yaml"
 
 
-def thanos_files(catalog: Catalog, generated: Mapping[str, bytes]) -> dict[str, bytes]:
+def thanos_files(catalog: Catalog, generated: Generated) -> dict[str, bytes]:
     """Return the rule files with ``partial_response_strategy`` set on every group, same layout as alerts/."""
     strategy = output_of(catalog).thanos_partial_response_strategy
     output = {}
-    for rule_file in rule_files(generated):
+    for rule_file in generated.rule_files:
         groups = [_with_key_before_rules(group, "partial_response_strategy", strategy) for group in rule_file.groups]
         output[f"{THANOS_FOLDER}/{rule_file.name}"] = render_yaml({"groups": groups}, catalog)
     return output
@@ -33,11 +32,11 @@ def mimir_namespace(catalog: Catalog) -> str:
     return output_of(catalog).mimir_namespace or f"obsgen-{catalog.name}"
 
 
-def mimir_files(catalog: Catalog, generated: Mapping[str, bytes]) -> dict[str, bytes]:
+def mimir_files(catalog: Catalog, generated: Generated) -> dict[str, bytes]:
     """Return one file with every group under one namespace, for ``mimirtool rules load``."""
     tenants = list(output_of(catalog).mimir_source_tenants)
     groups = []
-    for rule_file in rule_files(generated):
+    for rule_file in generated.rule_files:
         for group in rule_file.groups:
             groups.append(_with_key_before_rules(group, "source_tenants", tenants) if tenants else group)
     return {MIMIR_FILE: render_yaml({"namespace": mimir_namespace(catalog), "groups": groups}, catalog)}

@@ -48,10 +48,14 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\U{code:08x}" if code > 0xFFFF else f"\\u{code:04x}"
 
 
+#: A character that a literal block cannot hold as it is: anything but newline and printable ASCII.
+_NOT_BLOCK = re.compile(r"[^\n -~]")
+
+
 def _fits_block(text: str) -> bool:
     """Tell whether a literal block keeps ``text`` exactly: several printable lines, one final newline at most."""
     return ("\n" in text and text.strip() != "" and not text.startswith("\n") and not text.endswith("\n\n")
-            and all(char == "\n" or " " <= char < "\x7f" for char in text))
+            and _NOT_BLOCK.search(text) is None)
 
 
 def _block(text: str, indent: str) -> str:

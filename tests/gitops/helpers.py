@@ -13,7 +13,7 @@ from pathlib import Path
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.spec import OUTPUT_FORMATS
 from obsgen.generate import PACKAGERS, generate
-from obsgen.outputs.common import select
+from obsgen.outputs.common import Generated, select
 from tests.conftest import EXAMPLE, REPO
 
 
@@ -65,8 +65,9 @@ def build_with_dashboards(model: Catalog, formats: tuple[str, ...] = OUTPUT_FORM
             base[f"dashboards/services/{service.name}.json"] = sample_dashboard(
                 f"obsgen-{service.name}", f"{service.name} memory", service.settings.datasource)
     files = dict(base)
+    generated = Generated.parse(base)
     for packager in PACKAGERS:
-        files.update(packager(model, base))
+        files.update(packager.package(model, generated))
     return select(files, formats)
 
 

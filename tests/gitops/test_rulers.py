@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from obsgen.outputs.common import rule_files
+from obsgen.outputs.common import Generated, rule_files
 from obsgen.outputs.rulers import mimir_files
 
 PROMTOOL = "/usr/bin/promtool"
@@ -69,7 +69,7 @@ def test_mimir_file_holds_every_group(example_files: dict[str, bytes], tmp_path:
 
 def test_mimir_source_tenants(example, example_files):
     output = replace(example.output, mimir_source_tenants=("team-a", "team-b"), mimir_namespace="memory")
-    files = mimir_files(replace(example, output=output), example_files)
+    files = mimir_files(replace(example, output=output), Generated.parse(example_files))
     document = yaml.safe_load(files["mimir/obsgen.rules.yaml"])
     assert document["namespace"] == "memory"
     for group in document["groups"]:
