@@ -17,6 +17,7 @@ Dashboard modules describe panels with the helpers here and never write panel JS
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from typing import Any
 
 import attr
 from grafanalib import core
-from grafanalib._gen import DashboardEncoder
+
+from obsgen.writers.json_text import dumps_indented
 
 #: The dashboard JSON schema version of Grafana 10.4; newer Grafana loads it without migration.
 SCHEMA_VERSION = 39
@@ -93,26 +95,55 @@ def query(expr: str, legend: str = "", instant: bool = False, table: bool = Fals
                  format=core.TABLE_TARGET_FORMAT if table else core.TIME_SERIES_TARGET_FORMAT)
 
 
-def _drop_none(value: Any) -> Any:
-    """Remove null values that grafanalib writes for unset options; threshold steps keep theirs."""
-    if isinstance(value, dict):
-        return {key: (item if key == "steps" else _drop_none(item))
-                for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [_drop_none(item) for item in value]
-    return value
+_SCALARS = frozenset({str, int, float, bool})
 
 
-def _plain(value: Any) -> Any:
-    """Turn grafanalib objects into plain JSON values."""
-    return json.loads(json.dumps(value, cls=DashboardEncoder))
+def _plain(value: Any, drop_none: bool = False) -> Any:
+    """Turn grafanalib objects into plain JSON values: new dicts and lists, tuples as lists.
+
+    This is what a round trip through ``json`` with grafanalib's encoder gives, without
+    encoding and parsing the text of every panel twice. With ``drop_none``, keys whose value is
+    null are left out, as grafanalib writes them for unset options; threshold steps keep theirs.
+    Objects marked ``PLAIN_JSON`` already return plain values from ``to_json_data`` and are not
+    walked again.
+    """
+    kind = type(value)
+    if kind in _SCALARS or value is None:
+        return value
+    if kind is dict:
+        result = {}
+        for key, item in value.items():
+            # Scalars are by far the most common values: keep them without a call.
+            if type(item) not in _SCALARS:
+                item = _plain(item, drop_none and key != "steps")
+                if item is None and drop_none:
+                    continue
+            result[key if type(key) is str else _plain_key(key)] = item
+        return result
+    if kind is list or kind is tuple:
+        return [item if type(item) in _SCALARS else _plain(item, drop_none) for item in value]
+    if isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (dict, list, tuple)):
+        return _plain(dict(value) if isinstance(value, dict) else list(value), drop_none)
+    to_json_data = getattr(value, "to_json_data", None)
+    if to_json_data is None:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    if getattr(value, "PLAIN_JSON", False):
+        return to_json_data()
+    return _plain(to_json_data(), drop_none)
+
+
+def _plain_key(key: Any) -> str:
+    # JSON object keys are strings; json.dumps writes other keys as their JSON text.
+    return key if isinstance(key, str) else json.dumps(key)
 
 
 def _modern_panel(data: dict[str, Any]) -> dict[str, Any]:
-    data = {key: value for key, value in _plain(data).items() if key in _PANEL_KEYS}
+    data = {key: value for key, value in data.items() if key in _PANEL_KEYS}
     if data.get("type") != core.ROW_TYPE:
         data["datasource"] = DATASOURCE
-    return _drop_none(data)
+    return _plain(data, drop_none=True)
 
 
 def _thresholds(panel: core.Panel) -> dict[str, Any]:
@@ -125,7 +156,9 @@ def _assign_ref_ids(targets: Sequence[Query]) -> list[Query]:
 
 def _current_form(panel: core.Panel, panel_json: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     """Return ``panel`` as current Grafana reads it, from the grafanalib method ``panel_json``."""
-    data = _modern_panel(panel_json(attr.evolve(panel, targets=_assign_ref_ids(panel.targets))))
+    if any(target.refId != chr(ord("A") + index) for index, target in enumerate(panel.targets)):
+        panel = attr.evolve(panel, targets=_assign_ref_ids(panel.targets))
+    data = _modern_panel(panel_json(panel))
     data["fieldConfig"]["defaults"]["thresholds"] = _plain(_thresholds(panel))
     return data
 
@@ -134,6 +167,8 @@ def _current_form(panel: core.Panel, panel_json: Callable[[Any], dict[str, Any]]
 class TimeSeries(core.TimeSeries):
     """A time series panel; dashed red lines for limits and orange ones for requests."""
 
+    PLAIN_JSON = True
+
     def to_json_data(self) -> dict[str, Any]:
         return _current_form(self, core.TimeSeries.to_json_data)
 
@@ -141,6 +176,8 @@ class TimeSeries(core.TimeSeries):
 @attr.s
 class Stat(core.Stat):
     """A stat panel coloured by its thresholds."""
+
+    PLAIN_JSON = True
 
     def to_json_data(self) -> dict[str, Any]:
         data = _current_form(self, core.Stat.to_json_data)
@@ -152,6 +189,8 @@ class Stat(core.Stat):
 class Table(core.Table):
     """A table of instant query results, merged into one row per series."""
 
+    PLAIN_JSON = True
+
     def to_json_data(self) -> dict[str, Any]:
         return _current_form(self, core.Table.to_json_data)
 
@@ -159,6 +198,8 @@ class Table(core.Table):
 @attr.s
 class BarGauge(core.Panel):
     """A horizontal bar gauge in Grafana 10's layout (grafanalib writes the Grafana 6 one)."""
+
+    PLAIN_JSON = True
 
     unit: str = attr.ib(default=COUNT)
     min: float | None = attr.ib(default=None)
@@ -188,6 +229,8 @@ class BarGauge(core.Panel):
 class Row(core.RowPanel):
     """A section header; its panels follow it at the top level, so the row is never collapsed."""
 
+    PLAIN_JSON = True
+
     def to_json_data(self) -> dict[str, Any]:
         data = _modern_panel(core.RowPanel.to_json_data(self))
         data["panels"] = []
@@ -202,7 +245,7 @@ def timeseries(title: str, targets: list[Query], unit: str, description: str = "
                minimum: int | None = None, maximum: int | None = None) -> TimeSeries:
     """Return a time series panel with a table legend showing the last and highest values."""
     return TimeSeries(
-        title=title, description=description or None, targets=targets, dataSource=DATASOURCE, unit=unit,
+        title=title, description=description or None, targets=_assign_ref_ids(targets), dataSource=DATASOURCE, unit=unit,
         thresholds=thresholds or [], thresholdsStyleMode="dashed" if thresholds else "off",
         drawStyle="bars" if bars else "line", fillOpacity=60 if bars else 10, lineWidth=1,
         stacking={"mode": "normal", "group": "A"} if stack else {"mode": "none", "group": "A"},
@@ -228,7 +271,7 @@ def _line_styles() -> list[dict[str, Any]]:
 def stat(title: str, targets: list[Query], unit: str, thresholds: list[Step], description: str = "",
          no_value: str = "0", decimals: int | None = None) -> Stat:
     """Return a stat panel showing the latest value; ``no_value`` is shown when a query returns nothing."""
-    return Stat(title=title, description=description or None, targets=targets, dataSource=DATASOURCE,
+    return Stat(title=title, description=description or None, targets=_assign_ref_ids(targets), dataSource=DATASOURCE,
                 format=unit, decimals=decimals, thresholds=thresholds, reduceCalc="lastNotNull", graphMode="area",
                 colorMode="background", noValue=no_value, textMode="auto")
 
@@ -236,7 +279,7 @@ def stat(title: str, targets: list[Query], unit: str, thresholds: list[Step], de
 def bargauge(title: str, targets: list[Query], unit: str, thresholds: list[Step], description: str = "",
              minimum: float | None = None, maximum: float | None = None) -> BarGauge:
     """Return a bar gauge with one bar per series, coloured by ``thresholds``."""
-    return BarGauge(title=title, description=description or None, targets=targets, dataSource=DATASOURCE,
+    return BarGauge(title=title, description=description or None, targets=_assign_ref_ids(targets), dataSource=DATASOURCE,
                     unit=unit, thresholds=thresholds, min=minimum, max=maximum)
 
 
@@ -252,7 +295,7 @@ def table(title: str, targets: list[Query], unit: str, description: str = "",
         {"id": "organize", "options": {"excludeByName": {name: True for name in sorted(hidden)}}},
     ]
     sort = [core.TableSortByField(displayName=sort_by, desc=descending)] if sort_by else []
-    return Table(title=title, description=description or None, targets=targets, dataSource=DATASOURCE,
+    return Table(title=title, description=description or None, targets=_assign_ref_ids(targets), dataSource=DATASOURCE,
                  unit=unit, transformations=transformations, filterable=True, sortBy=sort)
 
 
@@ -284,23 +327,32 @@ def layout(sections: Sequence[Section]) -> list[core.Panel]:
     Panels fill a line until the next one does not fit in the 24 columns. The next line starts
     below the tallest panel of the line, so panels never overlap. Empty sections are dropped.
     """
-    panels: list[core.Panel] = []
+    placed: list[tuple[core.Panel, core.GridPos]] = []
     y = 0
     for section in sections:
         if not section.cells:
             continue
         if section.title:
-            panels.append(Row(title=section.title, gridPos=core.GridPos(h=1, w=GRID_COLUMNS, x=0, y=y)))
+            placed.append((Row(title=section.title), core.GridPos(h=1, w=GRID_COLUMNS, x=0, y=y)))
             y += 1
         x, line_height = 0, 0
         for cell in section.cells:
             if x + cell.width > GRID_COLUMNS:
                 x, y, line_height = 0, y + line_height, 0
-            panels.append(attr.evolve(cell.panel, gridPos=core.GridPos(h=cell.height, w=cell.width, x=x, y=y)))
+            placed.append((cell.panel, core.GridPos(h=cell.height, w=cell.width, x=x, y=y)))
             x += cell.width
             line_height = max(line_height, cell.height)
         y += line_height
-    return [attr.evolve(panel, id=number) for number, panel in enumerate(panels, start=1)]
+    return [_placed(panel, grid_pos, number) for number, (panel, grid_pos) in enumerate(placed, start=1)]
+
+
+def _placed(panel: core.Panel, grid_pos: core.GridPos, number: int) -> core.Panel:
+    # A shallow copy with two fields set: attr.evolve would run every validator of the panel
+    # again, which cost more than building the panel.
+    copied = copy.copy(panel)
+    copied.gridPos = grid_pos
+    copied.id = number
+    return copied
 
 
 # Template variables.
@@ -408,4 +460,4 @@ def dashboard(title: str, uid: str, description: str, tags: list[str], variables
 
 def render(board: Dashboard) -> bytes:
     """Return the dashboard file: JSON with sorted keys, two-space indent and a final newline."""
-    return (json.dumps(board.to_json_data(), sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return (dumps_indented(board.to_json_data(), sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")

@@ -18,6 +18,7 @@ from obsgen.catalog.model import Catalog
 from obsgen.catalog.validation import output_of
 from obsgen.outputs.common import FORMAT_FOLDERS, Generated, dashboards
 from obsgen.writers.header import header
+from obsgen.writers.json_text import dumps_indented
 
 FOLDER = FORMAT_FOLDERS["mixin"]
 MIXIN_FILE = f"{FOLDER}/mixin.libsonnet"
@@ -33,7 +34,7 @@ _MIXIN = """{
 
 def _libsonnet(value: object, catalog: Catalog) -> bytes:
     # JSON is valid jsonnet, so a header comment and a JSON value make a library file.
-    return (header("//", catalog.name) + json.dumps(value, indent=2, ensure_ascii=True) + "\n").encode("utf-8")
+    return (header("//", catalog.name) + dumps_indented(value) + "\n").encode("utf-8")
 
 
 #: Characters that ``json.dumps(..., ensure_ascii=True)`` escapes and ``ensure_ascii=False`` keeps.
