@@ -56,19 +56,20 @@ PACKAGERS: list[Packager] = [
 ]
 
 
-def build_outputs(catalog: Catalog, formats: tuple[str, ...] | None = None) -> tuple[dict[str, bytes], Summary]:
+def build_outputs(catalog: Catalog, formats: tuple[str, ...] | None = None,
+                  jobs: int = 1) -> tuple[dict[str, bytes], Summary]:
     """Return the output files of ``catalog`` in ``formats`` and a summary of what they hold.
 
     ``formats`` defaults to the catalog's ``output.formats``. The rule files are always built,
-    because the summary counts their alerts. Two generators or packagers writing one path is a
-    bug and raises RuntimeError.
+    because the summary counts their alerts. ``jobs`` caps the processes that build dashboards.
+    Two generators or packagers writing one path is a bug and raises RuntimeError.
     """
     formats = formats or output_of(catalog).formats
     packagers = [packager for packager in PACKAGERS if packager.format in formats]
     built = build_rule_files(catalog)
     files = {rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
     if "dashboards" in formats or any(packager.reads_dashboards for packager in packagers):
-        _add(files, dashboard_files(catalog))
+        _add(files, dashboard_files(catalog, jobs))
     for generator in GENERATORS:
         _add(files, generator(catalog))
     generated = Generated(dict(files), tuple(RuleFileData(rule_file.path[len(RULES_FOLDER):], rule_file.groups)

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from obsgen.cli import cli
+from obsgen.cli.build import alert_lines
 from tests.conftest import EXAMPLE, REPO
 
 
@@ -128,3 +129,32 @@ def test_every_option_help_names_what_it_sets(runner):
     result = runner.invoke(cli, ["build", "--help"])
     assert "Folder that receives alerts/" in result.output
     assert "exit 1 and list the files that differ" in result.output
+
+
+def test_summary_groups_large_catalogs():
+    many = {f"svc-{index:03d}": 6 for index in range(30)} | {"odd": 4}
+    assert alert_lines(many) == [
+        "4 alerts each: 1 service (odd)",
+        "6 alerts each: 30 services (svc-000, svc-001, svc-002 and 27 more)",
+    ]
+
+
+def test_summary_lists_small_catalogs():
+    assert alert_lines({"web": 6, "api": 5}) == ["api: 5 alerts", "web: 6 alerts"]
+
+
+def test_build_jobs_give_same_files(tmp_path):
+    """Dashboards built by two worker processes are the same bytes as those built by one."""
+    lines = ["apiVersion: obsgen/v1", "teams: [{name: web, receiver: web-pager}]", "services:"]
+    lines += [f"  - {{name: svc-{index:03d}, team: web, selector: {{namespace: web, workload: svc-{index:03d}}}}}"
+              for index in range(120)]
+    catalog = tmp_path / "many.yaml"
+    catalog.write_text("\n".join(lines) + "\n")
+    outputs = {}
+    for jobs in ("1", "2"):
+        result = subprocess.run([sys.executable, "-m", "obsgen", "build", str(catalog), "--jobs", jobs,
+                                 "--out", str(tmp_path / jobs)], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        outputs[jobs] = snapshot(tmp_path / jobs)
+    assert len(outputs["1"]) > 240
+    assert outputs["1"] == outputs["2"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from obsgen.catalog.spec import OUTPUT_FORMATS
@@ -22,9 +24,12 @@ from obsgen.writers.output import compare, write_tree
 @click.option("--format", "formats", multiple=True, type=click.Choice(OUTPUT_FORMATS), metavar="FORMAT",
               help=f"Output format to write ({', '.join(OUTPUT_FORMATS)}); repeat for several. "
                    f"Default: output.formats of the catalog.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes that build dashboards in parallel. Default: the CPUs this process may use. "
+                   "Catalogs of fewer than 100 services are built in one process.")
 @ext_str_option
 def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple[str, ...],
-                  ext_vars: dict[str, str]) -> None:
+                  jobs: int | None, ext_vars: dict[str, str]) -> None:
     """Generate Prometheus rules (and other outputs) from CATALOG (default: ./obsgen.yaml).
 
     CATALOG is YAML, or jsonnet when it ends in .jsonnet or .libsonnet.
@@ -32,7 +37,7 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
     path = resolve_catalog_path(catalog)
     model = load_catalog(path, ext_vars)
     chosen = tuple(name for name in OUTPUT_FORMATS if name in formats) or output_of(model).formats
-    files, summary = build_outputs(model, chosen)
+    files, summary = build_outputs(model, chosen, jobs or len(os.sched_getaffinity(0)))
     for warning in output_warnings(model, chosen):
         click.echo(f"obsgen: warning: {warning}", err=True)
 
@@ -52,7 +57,26 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
     except (OSError, OutputError) as error:
         raise click.ClickException(f"cannot write to {out_dir}: {error}") from None
     click.echo(f"wrote {summary.files} files to {out_dir}: {summary.rule_groups} rule groups")
-    for service, count in sorted(summary.alerts_by_service.items()):
-        click.echo(f"  {service}: {count} alerts")
+    for line in alert_lines(summary.alerts_by_service):
+        click.echo(f"  {line}")
     for path_removed in removed:
         click.echo(f"  removed {path_removed} (no longer generated)")
+
+
+#: Up to this many services, the summary lists each one; above it, services are grouped by count.
+MAX_LISTED_SERVICES = 20
+
+
+def alert_lines(alerts_by_service: dict[str, int]) -> list[str]:
+    """Return the summary lines of alerts per service, grouped by alert count for large catalogs."""
+    if len(alerts_by_service) <= MAX_LISTED_SERVICES:
+        return [f"{service}: {count} alerts" for service, count in sorted(alerts_by_service.items())]
+    by_count: dict[int, list[str]] = {}
+    for service, count in sorted(alerts_by_service.items()):
+        by_count.setdefault(count, []).append(service)
+    lines = []
+    for count, services in sorted(by_count.items()):
+        shown = ", ".join(services[:3]) + (f" and {len(services) - 3} more" if len(services) > 3 else "")
+        noun = "service" if len(services) == 1 else "services"
+        lines.append(f"{count} alerts each: {len(services)} {noun} ({shown})")
+    return lines
