@@ -42,40 +42,61 @@ def _key(key: object) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
 
 
-def _write(value: object, indent: str, out: list[str], quote: Callable[[str], str], sort_keys: bool) -> None:
+def _scalar(value: object, quote: Callable[[str], str]) -> str | None:
+    """Return the JSON text of a string, number, boolean or None, and None for anything else."""
+    kind = type(value)
+    if kind is str:
+        return quote(value)  # type: ignore[arg-type]
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)  # type: ignore[arg-type]
+    if kind is float:
+        return _float(value)  # type: ignore[arg-type]
     if isinstance(value, str):
-        out.append(quote(value))
-    elif value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, int):
-        out.append(int.__repr__(value))
-    elif isinstance(value, float):
-        out.append(_float(value))
-    elif isinstance(value, (list, tuple)):
+        return quote(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float(value)
+    return None
+
+
+def _write(value: object, indent: str, out: list[str], quote: Callable[[str], str], sort_keys: bool) -> None:
+    """Append the text of a list, tuple or dict to ``out``; scalars inside are written in place."""
+    inner = indent + _INDENT
+    if isinstance(value, (list, tuple)):
         if not value:
             out.append("[]")
             return
-        inner = indent + _INDENT
         separator = "[\n" + inner
         for item in value:
-            out.append(separator)
-            _write(item, inner, out, quote, sort_keys)
+            text = _scalar(item, quote)
+            if text is None:
+                out.append(separator)
+                _write(item, inner, out, quote, sort_keys)
+            else:
+                out.append(separator + text)
             separator = ",\n" + inner
         out.append("\n" + indent + "]")
     elif isinstance(value, dict):
         if not value:
             out.append("{}")
             return
-        inner = indent + _INDENT
         separator = "{\n" + inner
         items = sorted(value.items()) if sort_keys else value.items()
         for key, item in items:
-            out.append(separator + quote(_key(key)) + ": ")
-            _write(item, inner, out, quote, sort_keys)
+            lead = separator + quote(key if type(key) is str else _key(key)) + ": "
+            text = _scalar(item, quote)
+            if text is None:
+                out.append(lead)
+                _write(item, inner, out, quote, sort_keys)
+            else:
+                out.append(lead + text)
             separator = ",\n" + inner
         out.append("\n" + indent + "}")
     else:
@@ -89,6 +110,9 @@ def dumps_indented(value: object, *, sort_keys: bool = False, ensure_ascii: bool
     else raises TypeError. Unlike ``json.dumps``, it does not check for circular references.
     """
     quote = json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    text = _scalar(value, quote)
+    if text is not None:
+        return text
     out: list[str] = []
     _write(value, "", out, quote, sort_keys)
     return "".join(out)
