@@ -10,11 +10,12 @@ generators, pure functions from the catalog to ``{relative path: bytes}``, which
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from obsgen.catalog.model import Catalog
 from obsgen.catalog.validation import output_of
-from obsgen.dashboards import dashboard_files
+from obsgen.dashboards.build import dashboard_files_started
 from obsgen.outputs import alertmanager, grafana, kubernetes, mixin, rulers
 from obsgen.outputs.common import RULES_FOLDER, Generated, RuleFileData, select
 from obsgen.rules import RuleFile, build_rule_files
@@ -66,10 +67,15 @@ def build_outputs(catalog: Catalog, formats: tuple[str, ...] | None = None,
     """
     formats = formats or output_of(catalog).formats
     packagers = [packager for packager in PACKAGERS if packager.format in formats]
-    built = build_rule_files(catalog)
-    files = {rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
-    if "dashboards" in formats or any(packager.reads_dashboards for packager in packagers):
-        _add(files, dashboard_files(catalog, jobs))
+    with ExitStack() as stack:
+        finish_dashboards = None
+        if "dashboards" in formats or any(packager.reads_dashboards for packager in packagers):
+            # Worker processes build the dashboards while this one builds the rule files.
+            finish_dashboards = stack.enter_context(dashboard_files_started(catalog, jobs))
+        built = build_rule_files(catalog)
+        files = {rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
+        if finish_dashboards is not None:
+            _add(files, finish_dashboards())
     for generator in GENERATORS:
         _add(files, generator(catalog))
     generated = Generated(dict(files), tuple(RuleFileData(rule_file.path[len(RULES_FOLDER):], rule_file.groups)

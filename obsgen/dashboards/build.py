@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from obsgen.catalog.model import Catalog
 from obsgen.dashboards import fleet, node, presets, service
@@ -57,16 +58,52 @@ def dashboard_files(catalog: Catalog, jobs: int = 1) -> dict[str, bytes]:
     long as each gets at least ``MIN_SERVICES_PER_WORKER`` services. The files are the same
     bytes either way.
     """
-    files = {
+    with dashboard_files_started(catalog, jobs) as finish:
+        return finish()
+
+
+@contextmanager
+def dashboard_files_started(catalog: Catalog, jobs: int = 1) -> Iterator[Callable[[], dict[str, bytes]]]:
+    """Start building the dashboards of ``catalog`` and yield a function that returns them.
+
+    Worker processes, when ``jobs`` allows them, build the service dashboards while the caller
+    does other work; the function waits for them. Leaving the block stops any worker left.
+    """
+    workers = min(jobs, len(catalog.services) // MIN_SERVICES_PER_WORKER)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda: _shared_files(catalog) | _service_files(catalog, 0, len(catalog.services))
+        return
+
+    global _worker_catalog
+    count = len(catalog.services)
+    # Several chunks per worker even out chunks that take longer than others.
+    size = -(-count // (workers * 4))
+    chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
+    _worker_catalog = catalog
+    # multiprocessing.Pool forks its workers before it starts its own threads.
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        pending = pool.starmap_async(_service_files_of_worker_catalog, chunks)
+
+        def finish() -> dict[str, bytes]:
+            files = _shared_files(catalog)
+            for part in pending.get():
+                files.update(part)
+            return files
+
+        yield finish
+        pool.close()
+        pool.join()
+    finally:
+        pool.terminate()
+        _worker_catalog = None
+
+
+def _shared_files(catalog: Catalog) -> dict[str, bytes]:
+    return {
         FLEET_FILE: presets.render(fleet.build(catalog, FLEET_UID, description(catalog))),
         NODE_FILE: presets.render(node.build(catalog, NODE_UID, description(catalog))),
     }
-    workers = min(jobs, len(catalog.services) // MIN_SERVICES_PER_WORKER)
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        files.update(_service_files_in_workers(catalog, workers))
-    else:
-        files.update(_service_files(catalog, 0, len(catalog.services)))
-    return files
 
 
 def _service_files(catalog: Catalog, start: int, stop: int) -> dict[str, bytes]:
@@ -78,24 +115,5 @@ def _service_files(catalog: Catalog, start: int, stop: int) -> dict[str, bytes]:
 
 
 def _service_files_of_worker_catalog(start: int, stop: int) -> dict[str, bytes]:
-    assert _worker_catalog is not None, "runs only in a worker forked by _service_files_in_workers"
+    assert _worker_catalog is not None, "runs only in a worker forked by dashboard_files_started"
     return _service_files(_worker_catalog, start, stop)
-
-
-def _service_files_in_workers(catalog: Catalog, workers: int) -> dict[str, bytes]:
-    global _worker_catalog
-    count = len(catalog.services)
-    # Several chunks per worker even out chunks that take longer than others.
-    chunk = max(1, -(-count // (workers * 4)))
-    _worker_catalog = catalog
-    try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            parts = pool.map(_service_files_of_worker_catalog, range(0, count, chunk),
-                             [min(start + chunk, count) for start in range(0, count, chunk)])
-            files: dict[str, bytes] = {}
-            for part in parts:
-                files.update(part)
-    finally:
-        _worker_catalog = None
-    return files
