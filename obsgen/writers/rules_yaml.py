@@ -54,7 +54,7 @@ _NOT_BLOCK = re.compile(r"[^\n -~]")
 
 def _fits_block(text: str) -> bool:
     """Tell whether a literal block keeps ``text`` exactly: several printable lines, one final newline at most."""
-    return ("\n" in text and text.strip() != "" and not text.startswith("\n") and not text.endswith("\n\n")
+    return ("\n" in text and not text.isspace() and not text.startswith("\n") and not text.endswith("\n\n")
             and _NOT_BLOCK.search(text) is None)
 
 
@@ -63,8 +63,12 @@ def _block(text: str, indent: str) -> str:
     indicator = "|" if text.endswith("\n") else "|-"
     if text[:1] == " ":
         indicator = indicator[0] + "2" + indicator[1:]
-    lines = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
-    body = "\n".join(f"{indent}{line}" if line else "" for line in lines)
+    body = text[:-1] if text.endswith("\n") else text
+    if "\n\n" in body:
+        # Empty lines stay empty: YAML does not need their indentation.
+        body = "\n".join(f"{indent}{line}" if line else "" for line in body.split("\n"))
+    else:
+        body = indent + body.replace("\n", "\n" + indent)
     return f"{indicator}\n{body}"
 
 
