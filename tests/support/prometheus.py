@@ -11,6 +11,8 @@ API:
 - ``backfill_rules(rule_texts, data_dir, start, end)``: evaluate recording rules over
   ``[start, end]`` and add their series, level by level (a rule reading another rule's series is
   evaluated after it), starting and stopping a server on ``data_dir`` for each level.
+- ``backfill_rule_file(rule_file, data_dir, start, end)``: the same for one rule file whose
+  levels the caller has split.
 - ``running_prometheus(data_dir)``: a context manager yielding a ``Prometheus`` with ``query``.
 - ``loaded_prometheus(...)``: the three steps together.
 
@@ -191,14 +193,26 @@ def backfill_rules(rule_texts: Sequence[str], data_dir: str, start: float, end: 
         rule_file = os.path.join(workdir, f"level-{number}.rules.yaml")
         with open(rule_file, "w", encoding="utf-8") as handle:
             yaml.safe_dump({"groups": [{"name": f"level-{number}", "rules": rules}]}, handle)
-        output = os.path.join(workdir, f"level-{number}-blocks")
-        with running_prometheus(data_dir) as server:
-            _run([PROMTOOL, "tsdb", "create-blocks-from", "rules", f"--url={server.url}",
-                  f"--start={int(start)}", f"--end={int(end)}", f"--eval-interval={eval_interval_s}s",
-                  f"--output-dir={output}", rule_file])
-        for block in os.listdir(output):
-            shutil.move(os.path.join(output, block), os.path.join(data_dir, block))
-        shutil.rmtree(output)
+        backfill_rule_file(rule_file, data_dir, start, end, eval_interval_s)
+
+
+def backfill_rule_file(rule_file: str, data_dir: str, start: float, end: float,
+                       eval_interval_s: int = EVAL_INTERVAL_S) -> None:
+    """Evaluate the recording rules of ``rule_file`` over ``[start, end]`` and add their series to ``data_dir``.
+
+    promtool evaluates every rule against a server started on ``data_dir``, so a rule that reads
+    another rule's series needs that series backfilled by an earlier call. A group's own
+    ``interval`` takes precedence over ``eval_interval_s``.
+    """
+    output = os.path.join(os.path.dirname(os.path.abspath(data_dir)), "rule-blocks")
+    shutil.rmtree(output, ignore_errors=True)
+    with running_prometheus(data_dir) as server:
+        _run([PROMTOOL, "tsdb", "create-blocks-from", "rules", f"--url={server.url}",
+              f"--start={int(start)}", f"--end={int(end)}", f"--eval-interval={eval_interval_s}s",
+              f"--output-dir={output}", rule_file])
+    for block in os.listdir(output):
+        shutil.move(os.path.join(output, block), os.path.join(data_dir, block))
+    shutil.rmtree(output)
 
 
 @contextmanager
