@@ -27,7 +27,7 @@ from obsgen.rules.rightsizing import rightsizing_alerts
 from obsgen.rules.alerts import Owner
 from tests.conftest import EXAMPLE
 from tests.support import memory_traces as traces
-from tests.support.prometheus_backfill import PrometheusServer, create_blocks_from_openmetrics
+from tests.support import prometheus
 from tests.support.rule_levels import rules_named, write_level
 
 MIB = traces.MIB
@@ -69,18 +69,14 @@ def history(tmp_path_factory):
     frontend.namespace, frontend.request, frontend.limit = "default", 64 * MIB, 128 * MIB
     trace_set["frontend"] = frontend
     data = os.path.join(work, "data")
-    create_blocks_from_openmetrics(traces.openmetrics(list(trace_set.values()), SCRAPE_S), work, data)
+    prometheus.create_blocks_from_openmetrics(traces.openmetrics(list(trace_set.values()), SCRAPE_S), data)
 
-    server = PrometheusServer(data, work)
-    server.start()
-    try:
-        _backfill_recorded(server, catalog_path, work, end)
+    _backfill_recorded(data, catalog_path, work, end)
+    with prometheus.running_prometheus(data) as server:
         yield {"server": server, "end": end, "traces": trace_set, "catalog": catalog_path}
-    finally:
-        server.stop()
 
 
-def _backfill_recorded(server: PrometheusServer, catalog_path: str, work: str, end: int) -> None:
+def _backfill_recorded(data_dir: str, catalog_path: str, work: str, end: int) -> None:
     """Backfill the generated rules that recommend and the panels read, one level at a time."""
     catalog = load(catalog_path)
     recording = generate(catalog)[RECORDING_FILE]
@@ -101,8 +97,8 @@ def _backfill_recorded(server: PrometheusServer, catalog_path: str, work: str, e
     ]
     for index, (rules, interval, level_start) in enumerate(levels):
         assert rules, f"level {index} found no rules in the generated recording file"
-        server.backfill_rules(write_level(os.path.join(work, f"level{index}.yaml"), rules, interval),
-                              level_start, end)
+        prometheus.backfill_rule_file(write_level(os.path.join(work, f"level{index}.yaml"), rules, interval),
+                                      data_dir, level_start, end)
 
 
 def _recommend(history, *args: str) -> dict:

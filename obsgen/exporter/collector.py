@@ -108,8 +108,9 @@ class _Reader:
         self._missing_file = False
         reading = CgroupReading()
         reading.current = self._parse(entry, "memory.current", cgroupfs.parse_u64)
-        if reading.current is None and not is_root and not _exists(entry.dir_fd, "memory.current"):
-            # No memory controller enabled here (or the cgroup is gone).
+        if reading.current is None and not is_root and self._missing_file:
+            # memory.current is absent, so the memory controller is off here (or the cgroup is gone).
+            # The failed open already showed that, so no stat of the file follows.
             return None
         reading.stat = self._parse(entry, "memory.stat", cgroupfs.parse_flat_keyed)
         for file, metric, _help in m.LIMIT_FILES:

@@ -2,19 +2,15 @@
 
 Every server listens on 127.0.0.1 only, on a port that was free a moment before, and keeps its
 data in a folder the caller owns. Processes are started with :func:`start_process` and ended by
-:func:`stop_process`, which signals only the pid it started.
+:func:`stop_process` (from ``tests/support/processes.py``), which signals only the pid it started.
 """
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,63 +19,9 @@ from typing import Any
 
 import yaml
 
+from tests.support.processes import Server, start_process, stop_process, wait_ready
+from tests.support.prometheus import api_data
 from tests.vm.harness import free_local_port
-
-
-# ---- processes ------------------------------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    """A server process started by this module, with its address and log file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        """Return the last ``lines`` lines of the server's log, for failure messages."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def start_process(name: str, argv: Sequence[str], url: str, folder: Path) -> Server:
-    """Start ``argv`` with its output in ``folder/<name>.log``."""
-    log = folder / f"{name}.log"
-    with open(log, "wb") as handle:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT)
-    return Server(name, process, url, log)
-
-
-def stop_process(server: Server, grace: float = 10.0) -> None:
-    """Stop a server this module started: SIGTERM, then SIGKILL after ``grace`` seconds."""
-    process = server.process
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(grace)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def wait_ready(server: Server, path: str, timeout: float) -> None:
-    """Wait until ``GET server.url + path`` returns 200; raise RuntimeError with the log otherwise."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
-        try:
-            with urllib.request.urlopen(server.url + path, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} not ready after {timeout} s:\n{server.log_tail()}")
-        time.sleep(0.2)
 
 
 # ---- Prometheus -----------------------------------------------------------------------------------
@@ -117,15 +59,7 @@ def start_prometheus(folder: Path, config: str) -> Server:
 
 def _api(prometheus: Server, path: str, parameters: dict[str, str]) -> Any:
     """Call a Prometheus HTTP API endpoint and return its ``data``; raise RuntimeError on an API error."""
-    url = f"{prometheus.url}{path}?{urllib.parse.urlencode(parameters)}"
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            body = json.load(response)
-    except urllib.error.HTTPError as error:
-        body = json.load(error)
-    if body.get("status") != "success":
-        raise RuntimeError(f"{path} failed for {parameters}: {body.get('errorType')}: {body.get('error')}")
-    return body["data"]
+    return api_data(prometheus.url, path, parameters, timeout_s=30)
 
 
 def query(prometheus: Server, expr: str) -> list[dict[str, Any]]:

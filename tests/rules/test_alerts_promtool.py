@@ -37,20 +37,21 @@ KSM = 'job="kube-state-metrics"'
 CONTAINER_LABELS = {"namespace": "shop", "pod": POD, "container": "api"}
 
 
-def cadvisor(metric: str, values: str, container: str = "api", pod: str = POD, extra: str = "",
-             namespace: str = "shop") -> dict:
-    labels = f'{CADVISOR}, namespace="{namespace}", pod="{pod}", container="{container}"'
+def _input_series(job: str, metric: str, values: str, container: str, pod: str, extra: str, namespace: str) -> dict:
+    labels = f'{job}, namespace="{namespace}", pod="{pod}", container="{container}"'
     if extra:
         labels += ", " + extra
     return {"series": f"{metric}{{{labels}}}", "values": values}
+
+
+def cadvisor(metric: str, values: str, container: str = "api", pod: str = POD, extra: str = "",
+             namespace: str = "shop") -> dict:
+    return _input_series(CADVISOR, metric, values, container, pod, extra, namespace)
 
 
 def ksm(metric: str, values: str, extra: str = "", pod: str = POD, container: str = "api",
         namespace: str = "shop") -> dict:
-    labels = f'{KSM}, namespace="{namespace}", pod="{pod}", container="{container}"'
-    if extra:
-        labels += ", " + extra
-    return {"series": f"{metric}{{{labels}}}", "values": values}
+    return _input_series(KSM, metric, values, container, pod, extra, namespace)
 
 
 def steady_container(rss_mib: int, limit_mib: int | None, minutes: int = 120, request_mib: int = 64) -> list[dict]:

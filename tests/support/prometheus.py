@@ -11,8 +11,11 @@ API:
 - ``backfill_rules(rule_texts, data_dir, start, end)``: evaluate recording rules over
   ``[start, end]`` and add their series, level by level (a rule reading another rule's series is
   evaluated after it), starting and stopping a server on ``data_dir`` for each level.
+- ``backfill_rule_file(rule_file, data_dir, start, end)``: the same for one rule file whose
+  levels the caller has split.
 - ``running_prometheus(data_dir)``: a context manager yielding a ``Prometheus`` with ``query``.
 - ``loaded_prometheus(...)``: the three steps together.
+- ``api_data(url, path, params)``: one HTTP API call, for servers started elsewhere (``tests/e2e``).
 
 ``tests/support/promtool.py`` runs ``promtool check rules`` and ``promtool test rules``.
 
@@ -25,18 +28,20 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.processes import start_process, stop_process, wait_ready
+from tests.vm.harness import free_local_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -76,10 +81,21 @@ def create_blocks_from_openmetrics(text: str, data_dir: str) -> None:
     os.remove(source)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def api_data(url: str, path: str, params: dict[str, str], timeout_s: float = 60) -> Any:
+    """GET a Prometheus HTTP API endpoint below ``url`` and return its ``data``.
+
+    Raise PrometheusError naming the endpoint, the parameters and the server's error when the
+    status is not success.
+    """
+    address = f"{url}{path}?{urllib.parse.urlencode(params)}"
+    try:
+        with urllib.request.urlopen(address, timeout=timeout_s) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as error:
+        body = json.load(error)
+    if body.get("status") != "success":
+        raise PrometheusError(f"{path} failed for {params}: {body.get('errorType')}: {body.get('error')}")
+    return body["data"]
 
 
 @dataclass
@@ -87,20 +103,9 @@ class Prometheus:
     """A running server; ``query`` returns the instant vector of an expression."""
 
     url: str
-    process: subprocess.Popen[bytes]
-    log_path: str
 
     def _get(self, path: str, params: dict[str, str]) -> Any:
-        address = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(address, timeout=60) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as error:
-            body = json.load(error)
-            raise PrometheusError(f"{body.get('errorType')}: {body.get('error')}") from None
-        if body.get("status") != "success":
-            raise PrometheusError(f"{body.get('errorType')}: {body.get('error')}")
-        return body["data"]
+        return api_data(self.url, path, params)
 
     def query(self, expr: str, at: float) -> list[dict[str, Any]]:
         """Return the result of an instant query at Unix time ``at`` (a list of series)."""
@@ -121,43 +126,16 @@ def running_prometheus(data_dir: str) -> Iterator[Prometheus]:
     config = os.path.join(workdir, "prometheus.yml")
     with open(config, "w", encoding="utf-8") as handle:
         handle.write("global:\n  evaluation_interval: 1m\n")
-    port = _free_port()
-    log_path = os.path.join(workdir, "prometheus.log")
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y",
-             "--query.lookback-delta=5m"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-    server = Prometheus(f"http://127.0.0.1:{port}", process, log_path)
+    port = free_local_port()
+    argv = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=100y",
+            "--query.lookback-delta=5m"]
+    server = start_process("prometheus", argv, f"http://127.0.0.1:{port}", Path(workdir))
     try:
-        _wait_ready(server)
-        yield server
+        wait_ready(server, "/-/ready", _START_TIMEOUT_S)
+        yield Prometheus(server.url)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_ready(server: Prometheus) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    with open(server.log_path, encoding="utf-8", errors="replace") as log:
-        tail = log.read()[-3000:]
-    raise PrometheusError(f"prometheus did not become ready within {_START_TIMEOUT_S:.0f}s:\n{tail}")
+        stop_process(server, grace=30)
 
 
 def recording_levels(rule_texts: Sequence[str]) -> list[list[dict[str, Any]]]:
@@ -191,14 +169,26 @@ def backfill_rules(rule_texts: Sequence[str], data_dir: str, start: float, end: 
         rule_file = os.path.join(workdir, f"level-{number}.rules.yaml")
         with open(rule_file, "w", encoding="utf-8") as handle:
             yaml.safe_dump({"groups": [{"name": f"level-{number}", "rules": rules}]}, handle)
-        output = os.path.join(workdir, f"level-{number}-blocks")
-        with running_prometheus(data_dir) as server:
-            _run([PROMTOOL, "tsdb", "create-blocks-from", "rules", f"--url={server.url}",
-                  f"--start={int(start)}", f"--end={int(end)}", f"--eval-interval={eval_interval_s}s",
-                  f"--output-dir={output}", rule_file])
-        for block in os.listdir(output):
-            shutil.move(os.path.join(output, block), os.path.join(data_dir, block))
-        shutil.rmtree(output)
+        backfill_rule_file(rule_file, data_dir, start, end, eval_interval_s)
+
+
+def backfill_rule_file(rule_file: str, data_dir: str, start: float, end: float,
+                       eval_interval_s: int = EVAL_INTERVAL_S) -> None:
+    """Evaluate the recording rules of ``rule_file`` over ``[start, end]`` and add their series to ``data_dir``.
+
+    promtool evaluates every rule against a server started on ``data_dir``, so a rule that reads
+    another rule's series needs that series backfilled by an earlier call. A group's own
+    ``interval`` takes precedence over ``eval_interval_s``.
+    """
+    output = os.path.join(os.path.dirname(os.path.abspath(data_dir)), "rule-blocks")
+    shutil.rmtree(output, ignore_errors=True)
+    with running_prometheus(data_dir) as server:
+        _run([PROMTOOL, "tsdb", "create-blocks-from", "rules", f"--url={server.url}",
+              f"--start={int(start)}", f"--end={int(end)}", f"--eval-interval={eval_interval_s}s",
+              f"--output-dir={output}", rule_file])
+    for block in os.listdir(output):
+        shutil.move(os.path.join(output, block), os.path.join(data_dir, block))
+    shutil.rmtree(output)
 
 
 @contextmanager
