@@ -253,6 +253,9 @@ class FileCache:
             fd = self._open(dir_fd, name, path)
             if fd is None:
                 return None
+            if self._cgroups.get(cgroup) is not entry:
+                # Running out of descriptors made _open close every cached one, this cgroup's too.
+                entry = self._cgroups[cgroup] = _OpenCgroup(inode, {})
             if self._open_count < self._max_fds:
                 entry.fds[name] = fd
                 self._open_count += 1

@@ -264,3 +264,39 @@ def test_file_cache_recovers_from_descriptor_exhaustion(tmp_path):
     assert values == [f"{index}\n" for index in range(40)]
     assert late == "late\n"
     assert kept <= 20  # it held up to 30 before and now keeps at most half
+
+
+def test_file_cache_exhaustion_keeps_no_stray_descriptor(tmp_path):
+    """Freeing descriptors while reading a cgroup already cached must not leave one outside the cache."""
+    import resource
+
+    for index in range(40):
+        (tmp_path / f"f{index}").write_text(f"{index}\n")
+    (tmp_path / "late").write_text("late\n")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    cache = cgroupfs.FileCache(max_fds=10000)
+    hog = []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 30, hard))
+        for index in range(40):
+            _read_through_cache(cache, tmp_path, "/a", f"f{index}")
+        while True:
+            try:
+                hog.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        os.close(hog.pop())
+        # The same cgroup as the cached files: the cache closes them all, then keeps the new one.
+        late = _read_through_cache(cache, tmp_path, "/a", "late")
+        kept = cache.open_count()
+        open_before = len(os.listdir("/proc/self/fd"))
+        cache.close()
+        open_after = len(os.listdir("/proc/self/fd"))
+    finally:
+        for fd in hog:
+            os.close(fd)
+        cache.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert late == "late\n"
+    assert open_before - open_after == kept
+    assert cache.open_count() == 0
