@@ -37,7 +37,7 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
     path = resolve_catalog_path(catalog)
     model = load_catalog(path, ext_vars)
     chosen = tuple(name for name in OUTPUT_FORMATS if name in formats) or output_of(model).formats
-    files, summary = build_outputs(model, chosen, jobs or len(os.sched_getaffinity(0)))
+    files, summary = build_outputs(model, chosen, jobs or _usable_cpus())
     for warning in output_warnings(model, chosen):
         click.echo(f"obsgen: warning: {warning}", err=True)
 
@@ -61,6 +61,13 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
         click.echo(f"  {line}")
     for path_removed in removed:
         click.echo(f"  removed {path_removed} (no longer generated)")
+
+
+def _usable_cpus() -> int:
+    # sched_getaffinity honours taskset and container CPU sets; macOS lacks it.
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 #: Up to this many services, the summary lists each one; above it, services are grouped by count.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -70,7 +71,8 @@ def dashboard_files_started(catalog: Catalog, jobs: int = 1) -> Iterator[Callabl
     does other work; the function waits for them. Leaving the block stops any worker left.
     """
     workers = min(jobs, len(catalog.services) // MIN_SERVICES_PER_WORKER)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    # Only Linux forks safely here: macOS system libraries may not survive a fork.
+    if workers < 2 or not sys.platform.startswith("linux"):
         yield lambda: _shared_files(catalog) | _service_files(catalog, 0, len(catalog.services))
         return
 
