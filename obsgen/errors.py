@@ -44,3 +44,7 @@ class CatalogError(Exception):
 
 class OutputError(Exception):
     """The output folder cannot be written as requested."""
+
+
+class BuildError(Exception):
+    """A build that failed for a reason outside the catalog, such as a worker process killed."""

@@ -9,7 +9,7 @@ import click
 from obsgen.catalog.spec import OUTPUT_FORMATS
 from obsgen.catalog.validation import output_of
 from obsgen.cli.common import ext_str_option, load_catalog, resolve_catalog_path
-from obsgen.errors import OutputError
+from obsgen.errors import BuildError, OutputError
 from obsgen.generate import build_outputs
 from obsgen.outputs.warnings import output_warnings
 from obsgen.writers.output import compare, write_tree
@@ -25,8 +25,8 @@ from obsgen.writers.output import compare, write_tree
               help=f"Output format to write ({', '.join(OUTPUT_FORMATS)}); repeat for several. "
                    f"Default: output.formats of the catalog.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes that build dashboards in parallel. Default: the CPUs this process may use. "
-                   "Catalogs of fewer than 100 services are built in one process.")
+              help="Processes that build dashboards in parallel, at most the CPUs this process may use "
+                   "(also the default). Each process gets at least 50 services.")
 @ext_str_option
 def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple[str, ...],
                   jobs: int | None, ext_vars: dict[str, str]) -> None:
@@ -37,7 +37,10 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
     path = resolve_catalog_path(catalog)
     model = load_catalog(path, ext_vars)
     chosen = tuple(name for name in OUTPUT_FORMATS if name in formats) or output_of(model).formats
-    files, summary = build_outputs(model, chosen, jobs or _usable_cpus())
+    try:
+        files, summary = build_outputs(model, chosen, min(jobs or _usable_cpus(), _usable_cpus()))
+    except BuildError as error:
+        raise click.ClickException(str(error)) from None
     for warning in output_warnings(model, chosen):
         click.echo(f"obsgen: warning: {warning}", err=True)
 

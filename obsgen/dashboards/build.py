@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import multiprocessing
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 from obsgen.catalog.model import Catalog
 from obsgen.dashboards import fleet, node, presets, service
+from obsgen.errors import BuildError
 from obsgen.writers.header import header
 
 FLEET_FILE = "dashboards/obsgen-fleet.json"
@@ -44,6 +50,7 @@ def description(catalog: Catalog, text: str = "") -> str:
     return f"{generated}\n\n{text}".rstrip() if text else generated
 
 
+_PR_SET_PDEATHSIG = 1
 #: Below this many services, starting worker processes costs more than it saves.
 MIN_SERVICES_PER_WORKER = 50
 
@@ -80,25 +87,41 @@ def dashboard_files_started(catalog: Catalog, jobs: int = 1) -> Iterator[Callabl
     count = len(catalog.services)
     # Several chunks per worker even out chunks that take longer than others.
     size = -(-count // (workers * 4))
-    chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
     _worker_catalog = catalog
-    # multiprocessing.Pool forks its workers before it starts its own threads.
-    pool = multiprocessing.get_context("fork").Pool(workers)
+    # With the fork start method, ProcessPoolExecutor forks all its workers before it starts
+    # its own thread; unlike multiprocessing.Pool, it fails instead of waiting forever when a
+    # worker dies (the OOM killer, for example).
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_start_worker)
     try:
-        pending = pool.starmap_async(_service_files_of_worker_catalog, chunks)
+        pending = [pool.submit(_service_files_of_worker_catalog, start, min(start + size, count))
+                   for start in range(0, count, size)]
 
         def finish() -> dict[str, bytes]:
             files = _shared_files(catalog)
-            for part in pending.get():
-                files.update(part)
+            try:
+                for future in pending:
+                    files.update(future.result())
+            except BrokenProcessPool:
+                raise BuildError("a process building dashboards exited unexpectedly (was it killed, for "
+                                  "example by the OOM killer?); run again, with --jobs 1 to use one process") from None
             return files
 
         yield finish
-        pool.close()
-        pool.join()
     finally:
-        pool.terminate()
         _worker_catalog = None
+        # Pending chunks are dropped; a running one takes well under a second to end.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker() -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it, the workers stay quiet.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # End with the parent, whatever ends it, instead of finishing a chunk nobody will read.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:
+        os._exit(1)  # the parent is already gone
 
 
 def _shared_files(catalog: Catalog) -> dict[str, bytes]:

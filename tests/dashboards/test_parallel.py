@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 
 import pytest
 
 from obsgen.catalog import load
 from obsgen.dashboards import build, dashboard_files, service
+from obsgen.errors import BuildError
 from obsgen.generate import build_outputs
 
 
@@ -40,6 +43,20 @@ def test_worker_error_raised(many_services, monkeypatch):
     # Workers are forked after this, so they run the failing build too.
     monkeypatch.setattr(service, "build", failing_build)
     with pytest.raises(RuntimeError, match="svc-120"):
+        dashboard_files(many_services, jobs=2)
+    assert multiprocessing.active_children() == []
+
+
+def test_killed_worker_fails_build(many_services, monkeypatch):
+    real_build = service.build
+
+    def killed_build(catalog, entry, *args):
+        if entry.name == "svc-120":
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+        return real_build(catalog, entry, *args)
+
+    monkeypatch.setattr(service, "build", killed_build)
+    with pytest.raises(BuildError, match="exited unexpectedly"):
         dashboard_files(many_services, jobs=2)
     assert multiprocessing.active_children() == []
 
