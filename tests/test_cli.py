@@ -132,15 +132,32 @@ def test_every_option_help_names_what_it_sets(runner):
 
 
 def test_summary_groups_large_catalogs():
-    many = {f"svc-{index:03d}": 6 for index in range(30)} | {"odd": 4}
+    many = {f"svc-{index:03d}": 6 for index in range(30)} | {"odd": 4, "fleet": 6}
     assert alert_lines(many) == [
         "4 alerts each: 1 service (odd)",
         "6 alerts each: 30 services (svc-000, svc-001, svc-002 and 27 more)",
+        "fleet (containers no service claims): 6 alerts",
     ]
 
 
 def test_summary_lists_small_catalogs():
+    twenty = {f"svc-{index:02d}": 6 for index in range(20)}
+    assert alert_lines(twenty | {"fleet": 6})[:2] == ["svc-00: 6 alerts", "svc-01: 6 alerts"]
     assert alert_lines({"web": 6, "api": 5}) == ["api: 5 alerts", "web: 6 alerts"]
+
+
+def test_format_option_leaves_other_outputs(runner, tmp_path):
+    assert runner.invoke(cli, ["build", str(EXAMPLE), "--out", str(tmp_path)]).exit_code == 0
+    before = snapshot(tmp_path / "alerts")
+
+    result = runner.invoke(cli, ["build", str(EXAMPLE), "--out", str(tmp_path), "--format", "kubernetes"])
+
+    assert result.exit_code == 0, result.output
+    assert "removed" not in result.output
+    assert "rule groups" not in result.output
+    assert snapshot(tmp_path / "alerts") == before
+    check = runner.invoke(cli, ["build", str(EXAMPLE), "--out", str(tmp_path), "--check"])
+    assert check.exit_code == 0, check.output
 
 
 def test_build_jobs_give_same_files(tmp_path):

@@ -6,11 +6,13 @@ import os
 
 import click
 
+from obsgen.catalog.model import FLEET_SERVICE
 from obsgen.catalog.spec import OUTPUT_FORMATS
 from obsgen.catalog.validation import output_of
 from obsgen.cli.common import ext_str_option, load_catalog, resolve_catalog_path
 from obsgen.errors import BuildError, OutputError
 from obsgen.generate import build_outputs
+from obsgen.outputs.common import FORMAT_FOLDERS
 from obsgen.outputs.warnings import output_warnings
 from obsgen.writers.output import compare, write_tree
 
@@ -44,24 +46,32 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
     for warning in output_warnings(model, chosen):
         click.echo(f"obsgen: warning: {warning}", err=True)
 
+    # With --format, only the chosen formats' folders are touched; the other outputs stay as they are.
+    scope = {FORMAT_FOLDERS[name] for name in chosen} if formats else None
     if check:
-        differences = compare(out_dir, files)
+        differences = compare(out_dir, files, scope)
         for difference in differences:
             click.echo(f"{difference.reason}: {difference.path}")
         if differences:
+            format_options = "".join(f" --format {name}" for name in chosen) if formats else ""
             click.echo(f"obsgen: {len(differences)} file(s) in {out_dir} differ from {path}; "
-                       f"run `obsgen build {path} --out {out_dir}`", err=True)
+                       f"run `obsgen build {path} --out {out_dir}{format_options}`", err=True)
             raise SystemExit(1)
         click.echo(f"{out_dir}: up to date with {path} ({len(files)} files)")
         return
 
     try:
-        removed = write_tree(out_dir, files)
+        removed = write_tree(out_dir, files, scope)
     except (OSError, OutputError) as error:
         raise click.ClickException(f"cannot write to {out_dir}: {error}") from None
-    click.echo(f"wrote {summary.files} files to {out_dir}: {summary.rule_groups} rule groups")
-    for line in alert_lines(summary.alerts_by_service):
-        click.echo(f"  {line}")
+    written = f"wrote {summary.files} {'file' if summary.files == 1 else 'files'} to {out_dir}"
+    if "rules" in chosen:
+        total = sum(summary.alerts_by_service.values())
+        click.echo(f"{written}: {summary.rule_groups} rule groups, {total} alerts")
+        for line in alert_lines(summary.alerts_by_service):
+            click.echo(f"  {line}")
+    else:
+        click.echo(written)
     for path_removed in removed:
         click.echo(f"  removed {path_removed} (no longer generated)")
 
@@ -78,15 +88,22 @@ MAX_LISTED_SERVICES = 20
 
 
 def alert_lines(alerts_by_service: dict[str, int]) -> list[str]:
-    """Return the summary lines of alerts per service, grouped by alert count for large catalogs."""
-    if len(alerts_by_service) <= MAX_LISTED_SERVICES:
-        return [f"{service}: {count} alerts" for service, count in sorted(alerts_by_service.items())]
-    by_count: dict[int, list[str]] = {}
-    for service, count in sorted(alerts_by_service.items()):
-        by_count.setdefault(count, []).append(service)
+    """Return the summary lines of alerts per service, grouped by alert count for large catalogs.
+
+    The fleet-wide entry, which covers the containers no service claims, gets a line of its own.
+    """
+    services = {name: count for name, count in alerts_by_service.items() if name != FLEET_SERVICE}
     lines = []
-    for count, services in sorted(by_count.items()):
-        shown = ", ".join(services[:3]) + (f" and {len(services) - 3} more" if len(services) > 3 else "")
-        noun = "service" if len(services) == 1 else "services"
-        lines.append(f"{count} alerts each: {len(services)} {noun} ({shown})")
+    if len(services) <= MAX_LISTED_SERVICES:
+        lines += [f"{service}: {count} alerts" for service, count in sorted(services.items())]
+    else:
+        by_count: dict[int, list[str]] = {}
+        for service, count in sorted(services.items()):
+            by_count.setdefault(count, []).append(service)
+        for count, names in sorted(by_count.items()):
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            noun = "service" if len(names) == 1 else "services"
+            lines.append(f"{count} alerts each: {len(names)} {noun} ({shown})")
+    if FLEET_SERVICE in alerts_by_service:
+        lines.append(f"{FLEET_SERVICE} (containers no service claims): {alerts_by_service[FLEET_SERVICE]} alerts")
     return lines

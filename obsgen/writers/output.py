@@ -33,7 +33,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from obsgen.errors import OutputError
@@ -138,8 +138,11 @@ def render_manifest(files: Mapping[str, bytes]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def compare(root: str, files: Mapping[str, bytes]) -> list[Difference]:
-    """Return how the tree under ``root`` differs from ``files`` (nothing is written)."""
+def compare(root: str, files: Mapping[str, bytes], folders: Collection[str] | None = None) -> list[Difference]:
+    """Return how the tree under ``root`` differs from ``files`` (nothing is written).
+
+    ``folders`` limits the comparison as it limits :func:`write_tree`.
+    """
     differences = []
     for path in sorted(files):
         try:
@@ -153,7 +156,7 @@ def compare(root: str, files: Mapping[str, bytes]) -> list[Difference]:
             full = _safe_join(root, path)
         except OutputError:
             continue
-        if path not in files and os.path.exists(full):
+        if path not in files and _in_scope(path, folders) and os.path.exists(full):
             differences.append(Difference(path, "stale"))
     return differences
 
@@ -334,7 +337,9 @@ def _stage_folder(root: str, folder: str, files: Mapping[str, bytes], previous: 
     for relative, content in sorted(own.items()):
         staged = os.path.join(new_folder, *relative.split("/"))
         current = os.path.join(target, *relative.split("/"))
-        if not (prefix + relative in previous and _link_if_same(current, staged, content)):
+        # A file reached through a symlinked subfolder lies outside the output: never link it in.
+        inside = os.path.realpath(os.path.dirname(current)) == os.path.dirname(current)
+        if not (prefix + relative in previous and inside and _link_if_same(current, staged, content)):
             _write_file(staged, content, sync=False)
         steps.step()
     if own:
@@ -366,11 +371,13 @@ def _fsync_folder(path: str) -> None:
         os.close(descriptor)
 
 
-def write_tree(root: str, files: Mapping[str, bytes]) -> list[str]:
+def write_tree(root: str, files: Mapping[str, bytes], folders: Collection[str] | None = None) -> list[str]:
     """Write ``files`` under ``root`` and return the stale files removed.
 
-    Raise OutputError, and leave ``root`` as it was, when a generated path would leave ``root``
-    or overwrite a file that obsgen did not write.
+    ``folders`` limits the build to those top-level folders: the others keep their files, even
+    ones an earlier build wrote. None means every folder, so an output no longer generated is
+    removed. Raise OutputError, and leave ``root`` as it was, when a generated path would leave
+    ``root`` or overwrite a file that obsgen did not write.
     """
     steps = _Steps()
     os.makedirs(root, exist_ok=True)
@@ -380,12 +387,18 @@ def write_tree(root: str, files: Mapping[str, bytes]) -> list[str]:
     lock = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _write_locked(root, files, steps)
+        return _write_locked(root, files, folders, steps)
     finally:
         os.close(lock)
 
 
-def _write_locked(root: str, files: Mapping[str, bytes], steps: _Steps) -> list[str]:
+def _in_scope(path: str, folders: Collection[str] | None) -> bool:
+    """Tell whether a build limited to ``folders`` manages ``path``; top-level files always count."""
+    top = _top(path)
+    return folders is None or top is None or top in folders
+
+
+def _write_locked(root: str, files: Mapping[str, bytes], scope: Collection[str] | None, steps: _Steps) -> list[str]:
     _remove_leftovers(root)
     previous = set(read_manifest(root))
     _check_overwrites(root, files, previous)
@@ -393,21 +406,17 @@ def _write_locked(root: str, files: Mapping[str, bytes], steps: _Steps) -> list[
     by_folder = _group_by_folder(files)
     top_files = {path: files[path] for path in by_folder.pop(None, [])}
     folders = sorted(set(by_folder) | set(_owned_folders(root)) | {f for f in map(_top, previous) if f})
+    folders = [folder for folder in folders if folder in by_folder or _in_scope(folder + "/", scope)]
 
-    removed = sorted(path for path in previous if path not in files and os.path.lexists(_safe_join(root, path)))
+    removed = sorted(path for path in previous if path not in files and _in_scope(path, scope)
+                     and os.path.lexists(_safe_join(root, path)))
     staged: list[tuple[str, str]] = []
     try:
         for folder in folders:
             staged.append(_stage_folder(root, folder, files, previous, steps))
         _sync_folders(staging for staging, _ in staged)
         # Every folder is complete: switch them in, one atomic swap each, right after each other.
-        for staging, target in staged:
-            new_folder = os.path.join(staging, "new")
-            if os.path.isdir(target):
-                _exchange(new_folder, target)
-            else:
-                os.rename(new_folder, target)
-            steps.step()
+        _swap_all(staged, steps)
         for staging, target in staged:
             if not os.listdir(target):
                 os.rmdir(target)  # an owned folder with nothing left in it
@@ -416,10 +425,36 @@ def _write_locked(root: str, files: Mapping[str, bytes], steps: _Steps) -> list[
     finally:
         for staging, _ in staged:
             shutil.rmtree(staging, ignore_errors=True)
+            if os.path.lexists(staging):
+                log.warning("cannot remove %s, which holds a copy of an earlier build; remove it by hand", staging)
             steps.step()
     return removed
 
 
+def _swap_all(staged: list[tuple[str, str]], steps: _Steps) -> None:
+    """Switch every staged folder in; when one cannot be switched, switch back those already done.
+
+    A swap fails when the folder cannot be renamed (no write permission on it, or it is
+    immutable); undoing the earlier swaps keeps the whole output at the old build.
+    """
+    done: list[tuple[str, str, bool]] = []
+    try:
+        for staging, target in staged:
+            new_folder = os.path.join(staging, "new")
+            existed = os.path.isdir(target)
+            if existed:
+                _exchange(new_folder, target)
+            else:
+                os.rename(new_folder, target)
+            done.append((new_folder, target, existed))
+            steps.step()
+    except OSError:
+        for new_folder, target, existed in reversed(done):
+            if existed:
+                _exchange(new_folder, target)  # the staging side now holds the old content
+            else:
+                os.rename(target, new_folder)
+        raise
 def _replace_top_files(root: str, top_files: Mapping[str, bytes], previous: set[str], steps: _Steps) -> None:
     """Replace the files generated at the top level of ``root`` and rewrite its manifest."""
     for path, content in sorted(top_files.items()):
