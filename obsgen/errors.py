@@ -25,7 +25,7 @@ class Problem:
 
     def format(self) -> str:
         """Render as ``FILE:LINE:COL: path.to.key: problem (got VALUE); fix``."""
-        where = f"{self.file}:{self.line}:{self.column}"
+        where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         text = f"{where}: {self.path or '<catalog>'}: {self.message}"
         if self.got is not None:
             text += f" (got {self.got})"

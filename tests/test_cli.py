@@ -175,3 +175,17 @@ def test_build_jobs_give_same_files(tmp_path):
         outputs[jobs] = snapshot(tmp_path / jobs)
     assert len(outputs["1"]) > 240
     assert outputs["1"] == outputs["2"]
+
+
+def test_shared_selector_warns(runner, tmp_path):
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("apiVersion: obsgen/v1\nteams: [{name: web, receiver: web-pager}, {name: api, receiver: api-pager}]\n"
+                       "services:\n"
+                       "  - {name: one, team: web, selector: {namespace: shop, workload: cart}}\n"
+                       "  - {name: two, team: api, selector: {namespace: shop, workload: cart}}\n"
+                       "  - {name: three, team: api, selector: {namespace: shop, workload: other}}\n")
+    result = subprocess.run([sys.executable, "-m", "obsgen", "build", str(catalog), "--out", str(tmp_path / "out")],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "services one, two have the same selector" in result.stderr
+    assert "three" not in result.stderr

@@ -488,6 +488,21 @@ def workload_pattern(workload: str) -> str:
     return f"{re.escape(workload)}-(({alphabet}{{6,10}}-)?{alphabet}{{5}}|[0-9]+)"
 
 
+def _size_text(size: int) -> str:
+    """Return a byte count in the largest Kubernetes binary unit that divides it exactly."""
+    for unit, factor in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def _mapping_keys(items: Any, index: int) -> list[Any]:
+    """Return the keys of the mapping at ``items[index]`` as the catalog wrote them, or none."""
+    if isinstance(items, list) and 0 <= index < len(items) and isinstance(items[index], dict):
+        return list(items[index])
+    return []
+
+
 def _selector(checker: Checker, values: dict[str, Any] | None, path: Path, required: bool) -> model.Selector:
     values = values or {}
     if values.get("workload") and values.get("pod"):
@@ -539,8 +554,14 @@ def to_model(document: Document) -> model.Catalog:
         _check_settings(checker, merged, path + ("overrides",))
         memory = raw.get("memory") or {}
         if memory.get("request") and memory.get("limit") and memory["request"] > memory["limit"]:
-            checker.problem(path + ("memory", "request"), "the request exceeds the limit", memory["request"])
-        selector = _selector(checker, raw.get("selector"), path + ("selector",), required=True)
+            checker.problem(path + ("memory", "request"), f"the request exceeds the limit of {_size_text(memory['limit'])}",
+                            _size_text(memory["request"]), "lower the request or raise the limit")
+        # A misspelt selector key already has its own error (with a did-you-mean); a second one
+        # saying the selector is missing would only hide the cause.
+        written_keys = _mapping_keys(data.get("services"), path[1])
+        misspelt = any(key != "selector" and difflib.get_close_matches(str(key), ["selector"], n=1, cutoff=0.8)
+                       for key in written_keys)
+        selector = _selector(checker, raw.get("selector"), path + ("selector",), required=not misspelt)
         if "name" in raw and "team" in raw:
             services.append(model.Service(
                 name=raw["name"], team=raw["team"], selector=selector, settings=_settings(merged),

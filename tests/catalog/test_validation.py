@@ -59,6 +59,29 @@ def test_unknown_key_suggests_the_right_one(tmp_path):
     assert found == ["FILE:8:5: services[0].runtme: unknown key (got 'runtme'); did you mean 'runtime'?"]
 
 
+def test_misspelt_selector_reported_once(tmp_path):
+    found = problems_of(tmp_path, VALID.replace("    selector:", "    selctor:"))
+    assert found == ["FILE:7:5: services[0].selctor: unknown key (got 'selctor'); did you mean 'selector'?"]
+
+
+def test_missing_selector_still_reported(tmp_path):
+    found = problems_of(tmp_path, VALID.replace("    selector: {namespace: shop, workload: frontend}\n", ""))
+    assert len(found) == 1
+    assert "needs at least one of namespace, workload or pod" in found[0]
+
+
+def test_request_above_limit_shows_both(tmp_path):
+    found = problems_of(tmp_path, VALID + "    memory: {request: 1536Mi, limit: 1Gi}\n")
+    assert found == ["FILE:8:23: services[0].memory.request: the request exceeds the limit of 1Gi (got '1536Mi'); "
+                     "lower the request or raise the limit"]
+
+
+def test_unreadable_catalog_has_no_position(tmp_path):
+    with pytest.raises(CatalogError) as caught:
+        load(str(tmp_path / "missing.yaml"))
+    assert caught.value.problems[0].format().startswith(f"{tmp_path / 'missing.yaml'}: <catalog>: cannot read")
+
+
 def test_unknown_api_version_is_rejected_by_name(tmp_path):
     found = problems_of(tmp_path, VALID.replace("obsgen/v1", "obsgen/v9"))
     assert found == ["FILE:1:13: apiVersion: unknown catalog version (got 'obsgen/v9'); this obsgen reads obsgen/v1"]

@@ -101,3 +101,11 @@ def test_unconfigured_receiver_warns(tmp_path: Path):
     assert "receiver platform-pager is not listed under output.alertmanager.receivers" in result.stderr
     config = yaml.safe_load((tmp_path / "out" / "alertmanager" / "alertmanager.yml").read_text())
     assert {"name": "platform-pager"} in config["receivers"]
+
+
+def test_misspelt_receiver_warning_suggests_name(tmp_path: Path):
+    catalog = example_variant(tmp_path, "    receiver: platform-pager\n", "    receiver: platfrom-pager\n")
+    result = run_obsgen("build", str(catalog), "--out", str(tmp_path / "out"), "--format", "alertmanager")
+    assert result.returncode == 0, result.stderr
+    assert "receiver platfrom-pager is not listed under output.alertmanager.receivers (did you mean platform-pager?)" \
+        in result.stderr
