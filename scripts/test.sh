@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: the real Prometheus, Alertmanager and jsonnet that tests run, docker-compose
-# for validating compose files, and qemu with a Debian kernel and busybox for cgroup v2 tests.
+# for validating compose files, qemu with a Debian kernel and busybox for cgroup v2 tests, and
+# openssl for the exporter's TLS test certificates.
 need=()
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
@@ -14,6 +15,7 @@ command -v jsonnet >/dev/null || need+=(jsonnet)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v prometheus-node-exporter >/dev/null || need+=(prometheus-node-exporter)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v openssl >/dev/null || need+=(openssl)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
 if [ ${#need[@]} -gt 0 ]; then

@@ -20,6 +20,7 @@ from prometheus_client.registry import CollectorRegistry
 from .collector import STAT_ALL, STAT_DEFAULT, CollectorOptions, MemoryCollector
 from .preflight import StartupError, check_cgroup_root
 from .server import MetricsServer
+from .tls import TLS_VERSIONS, ReloadingContext, TlsSettings, TlsSettingsError
 
 log = logging.getLogger("obsgen.exporter")
 
@@ -116,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     option("--max-connections", "8", "HTTP requests served at once; more get 503", type=_positive_int)
     option("--request-timeout", "10", "seconds a client may take for a whole HTTP request",
            type=_non_negative_float)
+    option("--tls-cert-file", None, "PEM certificate (with any intermediate certificates) to serve HTTPS "
+           "with; needs --tls-key-file. Reloaded when the file changes")
+    option("--tls-key-file", None, "PEM private key of --tls-cert-file")
+    option("--tls-client-ca-file", None, "PEM CA certificates: /metrics then requires a client certificate "
+           "signed by one of them (mutual TLS); /healthz does not")
+    option("--tls-min-version", "1.2", "minimum TLS version", choices=list(TLS_VERSIONS))
     switch("--once", "print one scrape in the Prometheus text format and exit")
     option("--output", None, "with --once: write to this file atomically instead of stdout (for "
            "node-exporter's textfile collector)")
@@ -172,7 +179,14 @@ def run_once(collector: MemoryCollector, output: str | None) -> int:
     return 0
 
 
-def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
+def load_tls(args: argparse.Namespace) -> ReloadingContext | None:
+    """Return the TLS context the flags ask for, or None for plain HTTP; raise TlsSettingsError."""
+    settings = TlsSettings.from_flags(args.tls_cert_file, args.tls_key_file, args.tls_client_ca_file,
+                                      args.tls_min_version)
+    return ReloadingContext(settings) if settings is not None else None
+
+
+def serve(collector: MemoryCollector, args: argparse.Namespace, tls: ReloadingContext | None = None) -> int:
     """Serve /metrics until SIGTERM or SIGINT; return the exit status."""
     # Prometheus requests the text format by default, so the collector's
     # fast path renders it, followed by the process metrics. Other formats
@@ -188,7 +202,8 @@ def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
     try:
         server = MetricsServer((host, port), registry, args.max_connections, args.request_timeout,
                                fast_text=lambda: itertools.chain(collector.render_text_chunks(),
-                                                                 [generate_latest(process_registry)]))
+                                                                 [generate_latest(process_registry)]),
+                               tls=tls)
     except OSError as error:
         log.error("cannot listen on %s:%d: %s", host, port, error.strerror)
         return 1
@@ -199,8 +214,9 @@ def serve(collector: MemoryCollector, args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("serving cgroup v2 memory metrics of %s on http://%s:%d/metrics", collector.options.root, host,
-             server.server_address[1])
+    scheme = "https" if tls is not None else "http"
+    log.info("serving cgroup v2 memory metrics of %s on %s://%s:%d/metrics", collector.options.root, scheme,
+             host, server.server_address[1])
     server.serve_forever()
     server.server_close()
     if collector.watcher is not None:
@@ -236,15 +252,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = options_from_args(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tls = None
     try:
+        if not args.once:
+            tls = load_tls(args)
         check_cgroup_root(options.root)
-    except StartupError as error:
+    except (StartupError, TlsSettingsError) as error:
         print(f"obsgen-exporter: error: {error}", file=sys.stderr)
         return 2
     collector = MemoryCollector(options)
     if args.once:
         return run_once(collector, args.output)
-    return serve(collector, args)
+    return serve(collector, args, tls)
 
 
 if __name__ == "__main__":
