@@ -166,6 +166,23 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
+def _reader_problem(error: yaml.reader.ReaderError, text: str, file: str) -> Problem:
+    """Return the located problem for a character that the YAML reader rejects, such as a control character.
+
+    The error's ``position`` counts characters in PyYAML's pure Python reader but UTF-8 bytes in
+    libyaml's, so the character is looked up instead. The reader checks every character in
+    order, so the first occurrence of the rejected one is where it stopped.
+    """
+    character = error.character if isinstance(error.character, int) else 0
+    index = text.find(chr(character))
+    line, column = (1, 1)
+    if index >= 0:
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+    return Problem(file, line, column, "", f"invalid YAML: {error.reason}", got=f"U+{character:04X}",
+                   fix="remove the character, or write it as an escape such as \\x01 in a double-quoted string")
+
+
 def load_yaml(text: str, file: str) -> Document:
     """Parse one YAML document, keeping positions; raise CatalogError on any syntax problem."""
     try:
@@ -176,8 +193,11 @@ def load_yaml(text: str, file: str) -> Document:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {error.problem or error.context}"
         raise CatalogError([Problem(file, line, column, "", message, fix="fix the YAML syntax")]) from None
+    except yaml.reader.ReaderError as error:
+        raise CatalogError([_reader_problem(error, text, file)]) from None
     except yaml.YAMLError as error:
-        raise CatalogError([Problem(file, 1, 1, "", f"invalid YAML: {error}")]) from None
+        # Keep the message on one line: the CLI prints one line per problem.
+        raise CatalogError([Problem(file, 1, 1, "", f"invalid YAML: {' '.join(str(error).split())}")]) from None
     # A document of only "---", "~" or "null" holds no catalog either.
     nodes = [node for node in nodes if node is not None and node.tag != "tag:yaml.org,2002:null"]
     if not nodes:

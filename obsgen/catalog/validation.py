@@ -611,7 +611,8 @@ def _output(checker: Checker, values: dict[str, Any] | None, teams: tuple[model.
         checker.problem(("output", "alertmanager", "default_receiver"), "unknown receiver", default_receiver,
                         "name a team's receiver or one listed under output.alertmanager.receivers")
     if default_receiver is None and fleet_team:
-        default_receiver = next(team.receiver for team in teams if team.name == fleet_team)
+        # The fleet's team is missing from ``teams`` when its receiver is invalid, which is reported already.
+        default_receiver = next((team.receiver for team in teams if team.name == fleet_team), None)
 
     return model.Output(
         formats=tuple(merged["formats"]),

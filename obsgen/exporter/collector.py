@@ -138,14 +138,28 @@ def _exists(dir_fd: int, name: str) -> bool:
     return True
 
 
+def label_text(value: str) -> str:
+    """Return ``value`` as text that encodes to UTF-8, writing each undecodable byte as ``\\xNN``.
+
+    Directory names are bytes: ``os.scandir`` turns those that are not UTF-8 into lone
+    surrogates, which no exposition format can carry.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
 def cgroup_labels(cgroup: str, identity: ident.CgroupIdentity, names: KubernetesNames) -> dict[str, str]:
     """Return every identity label of one cgroup; unknown labels are left out, not set to ""."""
     # "cgroup_kind", not "kind": on the pressure family "kind" is the PSI line (some or full).
-    labels = {"cgroup": cgroup, "cgroup_kind": identity.kind}
+    # NOTE: a name with the byte 0xff and one with the four characters "\xff" get the same label.
+    labels = {"cgroup": label_text(cgroup), "cgroup_kind": identity.kind}
     for label in m.INFO_ONLY_LABELS:
         value = getattr(identity, label)
         if value:
-            labels[label] = value
+            labels[label] = label_text(value)
     container = names.containers.get(identity.container_id) if identity.container_id else None
     if container is not None:
         labels.update(namespace=container.namespace, pod=container.pod, container=container.container)

@@ -126,6 +126,22 @@ def test_yaml_syntax_error_is_located(tmp_path):
     assert "invalid YAML" in found[0]
 
 
+@pytest.mark.parametrize("character", ["\x01", "\x7f", "\ufffe"])
+def test_yaml_control_character_is_located(tmp_path, character):
+    # A multi-byte character before it checks that the column counts characters, not UTF-8 bytes.
+    found = problems_of(tmp_path, VALID + f"  - name: caf\u00e9{character}\n")
+    assert found == [f"FILE:8:15: <catalog>: invalid YAML: control characters are not allowed "
+                     f"(got U+{ord(character):04X}); remove the character, or write it as an escape "
+                     f"such as \\x01 in a double-quoted string"]
+
+
+def test_fleet_team_with_invalid_receiver(tmp_path):
+    text = VALID.replace("receiver: web-pager", 'receiver: "web&pager"') + "fleet: {team: web}\n"
+    found = problems_of(tmp_path, text)
+    assert len(found) == 1
+    assert found[0].startswith("FILE:3:27: teams[0].receiver: invalid name (got 'web&pager')")
+
+
 def test_duplicate_yaml_key_is_rejected(tmp_path):
     found = problems_of(tmp_path, VALID + "teams: []\n")
     assert found == ["FILE:8:1: teams: duplicate key 'teams'; remove one of the two entries"]

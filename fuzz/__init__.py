@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz targets for atheris (libFuzzer); docs/reliability.md gives the commands."""
