@@ -14,7 +14,9 @@ name) and feeds it from three sources:
    path as 1.
 3. The hierarchical ``oom_kill`` of the pod cgroup, which outlives its
    containers. Whatever it counts beyond the kills attributed to containers
-   is added to the pod's ``container=""`` counter. A scrape reads the pod
+   goes to the one container of the pod that vanished in the window those
+   kills happened in, when exactly one did, and otherwise to the pod's
+   ``container=""`` counter. A scrape reads the pod
    before its containers, so this residual never includes a kill still to be
    attributed in the same scrape. A kill enters the residual only one scrape
    after the pod's counter showed it, so a watcher read that lands just after
@@ -61,6 +63,13 @@ class _ContainerState:
     key: OomKey | None = None
     pending: int = 0
     last_seen: float = 0.0
+    # Number of the last scrape that read the cgroup; for a cgroup only the watcher read, the
+    # number of scrapes finished when it did. Scrapes are numbered from 1.
+    alive_at_scrape: int = 0
+    # Number of the first scrape after alive_at_scrape that did not read it: the cgroup was gone.
+    vanished_at_scrape: int | None = None
+    # Kills the pod residual gave this container; a later read of the same kills does not add them again.
+    assumed_kills: int = 0
 
 
 @dataclass
@@ -108,6 +117,7 @@ class OomTracker:
 
         ``now`` None (the watcher, which runs on its own clock) means the time of the latest scrape.
         """
+        from_scrape = now is not None
         with self._lock:
             if now is None:
                 now = self._latest
@@ -116,8 +126,16 @@ class OomTracker:
             if state is None:
                 state = _ContainerState(pod_uid=pod_uid, container_id=container_id, oom_kill=0)
                 self._containers[cgroup] = state
+            # A scrape in progress has the number of the scrapes finished plus one.
+            state.alive_at_scrape = max(state.alive_at_scrape, self._scrapes + 1 if from_scrape else self._scrapes)
+            state.vanished_at_scrape = None
             # A smaller value means a new cgroup at the same path: count from 0.
             delta = oom_kill - state.oom_kill if oom_kill >= state.oom_kill else oom_kill
+            if delta > 0 and state.assumed_kills:
+                # The cgroup was only unreadable, not gone: these kills are already counted.
+                already_counted = min(delta, state.assumed_kills)
+                delta -= already_counted
+                state.assumed_kills -= already_counted
             state.oom_kill = oom_kill
             state.last_seen = now
             if delta > 0:
@@ -138,6 +156,8 @@ class OomTracker:
             self._scrapes += 1
             self._release_deferred(now)
             for state in self._containers.values():
+                if state.alive_at_scrape < self._scrapes and state.vanished_at_scrape is None:
+                    state.vanished_at_scrape = self._scrapes
                 self._apply_container(state, names, now, first_scrape)
             for pod_uid, pod in self._pods.items():
                 if pod.observed_this_scrape:
@@ -206,8 +226,33 @@ class OomTracker:
         counter = self._counter(OomKey(pod_uid, ""), namespace, pod_name, now, first_scrape)
         counter.last_seen = now
         if unattributed > pod.unknown:
-            self._add(counter, unattributed - pod.unknown, now)
+            new_kills = unattributed - pod.unknown
             pod.unknown = unattributed
+            killed = self._only_vanished_container(pod_uid)
+            if killed is not None and killed.key is not None and killed.key.container:
+                # Counted as the container's own kills, so its pod's residual stays consistent.
+                pod.attributed += new_kills
+                pod.unknown -= new_kills
+                killed.assumed_kills += new_kills
+                namespace, pod_name = _pod_names(pod_uid, names)
+                self._add(self._counter(killed.key, namespace, pod_name, now, first_scrape), new_kills, now)
+            else:
+                self._add(counter, new_kills, now)
+
+    def _only_vanished_container(self, pod_uid: str) -> _ContainerState | None:
+        """Return the one container of the pod that can account for the residual's kills, if only one can.
+
+        The residual of scrape n contains kills the pod counted at scrape n-1 and not at n-2. Their
+        container was alive after the pod was read at n-2 and gone before scrape n-1 read it, so
+        it vanished at scrape n-2 or n-1. Live containers are read by every scrape, so their
+        kills are never in the residual.
+        """
+        # NOTE: a container that vanished before any scrape or watcher read saw it is unknown here;
+        # if it was killed while one known container of the pod exited, the kill goes to the latter.
+        window = (self._scrapes - 2, self._scrapes - 1)
+        candidates = [state for state in self._containers.values()
+                      if state.pod_uid == pod_uid and state.vanished_at_scrape in window]
+        return candidates[0] if len(candidates) == 1 else None
 
     def _expire(self, now: float) -> None:
         limit = now - self._grace

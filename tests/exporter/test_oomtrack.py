@@ -109,11 +109,46 @@ def test_removed_container_counts_through_pod(tmp_path):
     node.remove(ID_A)
     node.scrape()
     samples = node.scrape()
-    # Without a watcher the container's own file is gone: the pod's
-    # hierarchical counter still has the kill, without the container name.
+    # Without a watcher the container's own file is gone: the pod's hierarchical counter
+    # still has the kill, and the only container of the pod that vanished gets it.
+    assert node.kills(samples, "app") == [1]
+    assert node.kills(samples, "") == [0]
+    assert find(samples, OOM, namespace="shop", pod="cart-1", container="app") == [1]
+    assert_never_decreasing(node.history)
+
+
+def test_kill_unnamed_when_two_containers_vanish(tmp_path):
+    node = Node(tmp_path)
+    node.start(ID_A, "app")
+    node.start(ID_B, "sidecar")
+    node.scrape()
+    node.kill(ID_A)
+    node.remove(ID_A)
+    node.remove(ID_B)
+    node.scrape()
+    samples = node.scrape()
+    # Either container may have been killed: the pod keeps the kill without a name.
     assert node.kills(samples, "") == [1]
     assert node.kills(samples, "app") == [0]
-    assert find(samples, OOM, namespace="shop", pod="cart-1", container="") == [1]
+    assert node.kills(samples, "sidecar") == [0]
+    assert_never_decreasing(node.history)
+
+
+def test_unreadable_container_kill_not_counted_twice(tmp_path):
+    node = Node(tmp_path)
+    directory = node.start(ID_A, "app")
+    node.scrape()
+    node.kill(ID_A)
+    events = (directory / "memory.events").read_text()
+    (directory / "memory.events").write_text("garbage\n")
+    node.scrape()
+    samples = node.scrape()
+    assert node.kills(samples, "app") == [1]
+    (directory / "memory.events").write_text(events)
+    node.scrape()
+    samples = node.scrape()
+    assert node.kills(samples, "app") == [1]
+    assert node.kills(samples, "") == [0]
     assert_never_decreasing(node.history)
 
 
