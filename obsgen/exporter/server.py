@@ -245,7 +245,8 @@ class MetricsServer(ThreadingHTTPServer):
     def _reject_busy(self, request: socket.socket) -> None:
         self.rejected += 1
         if self.rejected == 1 or self.rejected % 100 == 0:
-            log.warning("all request slots busy; responded 503 (%d times so far)", self.rejected)
+            answer = "closed the connection" if self.tls is not None else "responded 503"
+            log.warning("all request slots busy; %s (%d times so far)", answer, self.rejected)
         try:
             if self.tls is not None:
                 # A plain-text 503 would reach a TLS client as a protocol error, and a

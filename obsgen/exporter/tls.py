@@ -59,6 +59,14 @@ class TlsSettings:
         return files
 
 
+class _EncryptedKey(Exception):
+    """The private key asks for a pass phrase."""
+
+
+def _reject_encrypted_key() -> bytes:
+    raise _EncryptedKey()
+
+
 def build_context(settings: TlsSettings) -> ssl.SSLContext:
     """Build a server-side SSL context from ``settings``; raise TlsSettingsError naming the failing flag.
 
@@ -77,7 +85,13 @@ def build_context(settings: TlsSettings) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = TLS_VERSIONS[settings.min_version]
     try:
-        context.load_cert_chain(certfile=settings.cert_file, keyfile=settings.key_file)
+        # An encrypted key would make OpenSSL prompt on the terminal for a pass phrase; the
+        # callback answers instead, so such a key fails to load like any other bad key.
+        context.load_cert_chain(certfile=settings.cert_file, keyfile=settings.key_file,
+                                password=_reject_encrypted_key)
+    except _EncryptedKey:
+        raise TlsSettingsError(f"cannot load --tls-key-file {settings.key_file}: the key is encrypted "
+                               "(expected an unencrypted PEM private key, as cert-manager writes)") from None
     except ssl.SSLError as error:
         raise TlsSettingsError(f"cannot load --tls-cert-file {settings.cert_file} with --tls-key-file "
                                f"{settings.key_file}: {error.reason or error} (expected a PEM certificate "

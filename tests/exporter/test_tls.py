@@ -363,6 +363,18 @@ def test_startup_error_names_flag(cgroup_root, pki, server_files, client_files, 
     assert "serving" not in result.stderr
 
 
+def test_encrypted_key_rejected_without_prompt(cgroup_root, server_files, tmp_path):
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(["openssl", "pkey", "-in", str(server_files[1]), "-aes256", "-passout", "pass:secret",
+                    "-out", str(encrypted)], check=True, capture_output=True, timeout=30)
+    result = run_exporter("--cgroup-root", str(cgroup_root), "--listen-address", f"127.0.0.1:{free_port()}",
+                          "--tls-cert-file", str(server_files[0]), "--tls-key-file", str(encrypted))
+    assert result.returncode == 2
+    assert f"cannot load --tls-key-file {encrypted}: the key is encrypted" in result.stderr
+    assert "pass phrase" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_server_process_serves_https(cgroup_root, pki, server_files):
     port = free_port()
     process = subprocess.Popen(
