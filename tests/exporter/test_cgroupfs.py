@@ -233,34 +233,52 @@ def test_file_cache_respects_descriptor_budget(tmp_path):
     assert cache.open_count() == 2
 
 
-def test_file_cache_recovers_from_descriptor_exhaustion(tmp_path):
-    """With the process out of descriptors, the cache frees its own and keeps reading."""
-    import resource
+class _DescriptorLimit:
+    """A descriptor limit a few above what the process has open; ``exhaust`` then uses all but one."""
 
-    for index in range(40):
-        (tmp_path / f"f{index}").write_text(f"{index}\n")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    cache = cgroupfs.FileCache(max_fds=10000)
-    hog = []
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 30, hard))
-        values = [_read_through_cache(cache, tmp_path, "/a", f"f{index}") for index in range(40)]
-        # Fill what is left but one (for the directory), then read a new
-        # file: the cache must give its own descriptors back.
-        (tmp_path / "late").write_text("late\n")
+    def __init__(self, headroom: int) -> None:
+        self._headroom = headroom
+        self._held: list[int] = []
+
+    def __enter__(self) -> _DescriptorLimit:
+        import resource
+
+        self._soft, self._hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + self._headroom, self._hard))
+        return self
+
+    def exhaust(self) -> None:
+        """Open descriptors until none is left, then free one (for the cgroup directory)."""
         while True:
             try:
-                hog.append(os.open(os.devnull, os.O_RDONLY))
+                self._held.append(os.open(os.devnull, os.O_RDONLY))
             except OSError:
                 break
-        os.close(hog.pop())
-        late = _read_through_cache(cache, tmp_path, "/b", "late")
-        kept = cache.open_count()
-    finally:
-        for fd in hog:
+        os.close(self._held.pop())
+
+    def __exit__(self, *exc_info: object) -> None:
+        import resource
+
+        for fd in self._held:
             os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self._soft, self._hard))
+
+
+def test_file_cache_recovers_from_descriptor_exhaustion(tmp_path):
+    """With the process out of descriptors, the cache frees its own and keeps reading."""
+    for index in range(40):
+        (tmp_path / f"f{index}").write_text(f"{index}\n")
+    (tmp_path / "late").write_text("late\n")
+    cache = cgroupfs.FileCache(max_fds=10000)
+    try:
+        with _DescriptorLimit(headroom=30) as limit:
+            values = [_read_through_cache(cache, tmp_path, "/a", f"f{index}") for index in range(40)]
+            # Then read a new file with no descriptor to spare: the cache must give its own back.
+            limit.exhaust()
+            late = _read_through_cache(cache, tmp_path, "/b", "late")
+            kept = cache.open_count()
+    finally:
         cache.close()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert values == [f"{index}\n" for index in range(40)]
     assert late == "late\n"
     assert kept <= 20  # it held up to 30 before and now keeps at most half
@@ -268,35 +286,23 @@ def test_file_cache_recovers_from_descriptor_exhaustion(tmp_path):
 
 def test_file_cache_exhaustion_keeps_no_stray_descriptor(tmp_path):
     """Freeing descriptors while reading a cgroup already cached must not leave one outside the cache."""
-    import resource
-
     for index in range(40):
         (tmp_path / f"f{index}").write_text(f"{index}\n")
     (tmp_path / "late").write_text("late\n")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     cache = cgroupfs.FileCache(max_fds=10000)
-    hog = []
     try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 30, hard))
-        for index in range(40):
-            _read_through_cache(cache, tmp_path, "/a", f"f{index}")
-        while True:
-            try:
-                hog.append(os.open(os.devnull, os.O_RDONLY))
-            except OSError:
-                break
-        os.close(hog.pop())
-        # The same cgroup as the cached files: the cache closes them all, then keeps the new one.
-        late = _read_through_cache(cache, tmp_path, "/a", "late")
-        kept = cache.open_count()
-        open_before = len(os.listdir("/proc/self/fd"))
-        cache.close()
-        open_after = len(os.listdir("/proc/self/fd"))
+        with _DescriptorLimit(headroom=30) as limit:
+            for index in range(40):
+                _read_through_cache(cache, tmp_path, "/a", f"f{index}")
+            limit.exhaust()
+            # The same cgroup as the cached files: the cache closes them all, then keeps the new one.
+            late = _read_through_cache(cache, tmp_path, "/a", "late")
+            kept = cache.open_count()
+            open_before = len(os.listdir("/proc/self/fd"))
+            cache.close()
+            open_after = len(os.listdir("/proc/self/fd"))
     finally:
-        for fd in hog:
-            os.close(fd)
         cache.close()
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert late == "late\n"
     assert open_before - open_after == kept
     assert cache.open_count() == 0
