@@ -73,7 +73,9 @@ def build_outputs(catalog: Catalog, formats: tuple[str, ...] | None = None,
             # Worker processes build the dashboards while this one builds the rule files.
             finish_dashboards = stack.enter_context(dashboard_files_started(catalog, jobs))
         built = build_rule_files(catalog)
-        files = {rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
+        # Packagers read the rule groups, not the rendered files, so render them only to write them.
+        files = ({rule_file.path: render_rule_file(rule_file.groups, catalog.name) for rule_file in built}
+                 if "rules" in formats else {})
         if finish_dashboards is not None:
             _add(files, finish_dashboards())
     for generator in GENERATORS:

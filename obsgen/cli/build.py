@@ -40,7 +40,8 @@ def build_command(catalog: str | None, out_dir: str, check: bool, formats: tuple
     model = load_catalog(path, ext_vars)
     chosen = tuple(name for name in OUTPUT_FORMATS if name in formats) or output_of(model).formats
     try:
-        files, summary = build_outputs(model, chosen, min(jobs or _usable_cpus(), _usable_cpus()))
+        cpus = _usable_cpus()
+        files, summary = build_outputs(model, chosen, min(jobs or cpus, cpus))
     except BuildError as error:
         raise click.ClickException(str(error)) from None
     for warning in output_warnings(model, chosen):

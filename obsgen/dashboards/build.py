@@ -90,8 +90,8 @@ def dashboard_files_started(catalog: Catalog, jobs: int = 1) -> Iterator[Callabl
     size = -(-count // (workers * 4))
     _worker_catalog = catalog
     # With the fork start method, ProcessPoolExecutor forks all its workers before it starts
-    # its own thread; unlike multiprocessing.Pool, it fails instead of waiting forever when a
-    # worker dies (the OOM killer, for example).
+    # its own thread. Unlike multiprocessing.Pool, it fails instead of waiting forever when a
+    # worker dies, killed by the OOM killer for example.
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_start_worker)
     try:
@@ -118,7 +118,7 @@ def dashboard_files_started(catalog: Catalog, jobs: int = 1) -> Iterator[Callabl
 def _start_worker() -> None:
     # Ctrl-C reaches the whole process group: the parent handles it, the workers stay quiet.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # End with the parent, whatever ends it, instead of finishing a chunk nobody will read.
+    # End with the parent, whatever ends it, instead of finishing a chunk that no process will read.
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() == 1:

@@ -234,7 +234,6 @@ class OomTracker:
                 pod.attributed += new_kills
                 pod.unknown -= new_kills
                 killed.assumed_kills += new_kills
-                namespace, pod_name = _pod_names(pod_uid, names)
                 self._add(self._counter(killed.key, namespace, pod_name, now, first_scrape), new_kills, now)
             else:
                 self._add(counter, new_kills, now)
@@ -247,8 +246,8 @@ class OomTracker:
         it vanished at scrape n-2 or n-1. Live containers are read by every scrape, so their
         kills are never in the residual.
         """
-        # NOTE: a container that vanished before any scrape or watcher read saw it is unknown here;
-        # if it was killed while one known container of the pod exited, the kill goes to the latter.
+        # NOTE: a container that vanished before any scrape or watcher read saw it is unknown here.
+        # If it was killed while one known container of the pod exited, the kill goes to the latter.
         window = (self._scrapes - 2, self._scrapes - 1)
         candidates = [state for state in self._containers.values()
                       if state.pod_uid == pod_uid and state.vanished_at_scrape in window]

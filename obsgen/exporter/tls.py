@@ -60,7 +60,7 @@ class TlsSettings:
 
 
 class _EncryptedKey(Exception):
-    """The private key asks for a pass phrase."""
+    """An encrypted private key, which needs a pass phrase."""
 
 
 def _reject_encrypted_key() -> bytes:
@@ -85,8 +85,8 @@ def build_context(settings: TlsSettings) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = TLS_VERSIONS[settings.min_version]
     try:
-        # An encrypted key would make OpenSSL prompt on the terminal for a pass phrase; the
-        # callback answers instead, so such a key fails to load like any other bad key.
+        # OpenSSL would prompt on the terminal for the pass phrase of an encrypted key. The
+        # callback raises instead, so such a key fails to load like any other bad key.
         context.load_cert_chain(certfile=settings.cert_file, keyfile=settings.key_file,
                                 password=_reject_encrypted_key)
     except _EncryptedKey:

@@ -50,7 +50,7 @@ class Dashboard:
 class Generated:
     """The files a build generated before packaging, and its rule files as values.
 
-    ``rule_files`` holds the groups that the files under ``alerts/`` were rendered from, in path
+    ``rule_files`` contains the groups that the files under ``alerts/`` were rendered from, in path
     order, so that packagers need not parse YAML again. Packagers must not change them.
     """
 

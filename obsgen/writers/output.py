@@ -267,12 +267,13 @@ def _sync_folders(folders: Iterable[str]) -> None:
             continue
         descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            if os.fstat(descriptor).st_dev in devices_done:
+            device = os.fstat(descriptor).st_dev
+            if device in devices_done:
                 continue
             if syncfs(descriptor) != 0:
                 code = ctypes.get_errno()
                 raise OSError(code, os.strerror(code), folder)
-            devices_done.add(os.fstat(descriptor).st_dev)
+            devices_done.add(device)
         finally:
             os.close(descriptor)
 
@@ -426,16 +427,16 @@ def _write_locked(root: str, files: Mapping[str, bytes], scope: Collection[str] 
         for staging, _ in staged:
             shutil.rmtree(staging, ignore_errors=True)
             if os.path.lexists(staging):
-                log.warning("cannot remove %s, which holds a copy of an earlier build; remove it by hand", staging)
+                log.warning("failed to remove %s, which contains a copy of an earlier build; remove it by hand", staging)
             steps.step()
     return removed
 
 
 def _swap_all(staged: list[tuple[str, str]], steps: _Steps) -> None:
-    """Switch every staged folder in; when one cannot be switched, switch back those already done.
+    """Switch every staged folder in, and switch back those already done when one fails.
 
-    A swap fails when the folder cannot be renamed (no write permission on it, or it is
-    immutable); undoing the earlier swaps keeps the whole output at the old build.
+    A swap fails when the folder cannot be renamed, because it has no write permission or is
+    immutable. Undoing the earlier swaps keeps the whole output at the old build.
     """
     done: list[tuple[str, str, bool]] = []
     try:
@@ -451,7 +452,7 @@ def _swap_all(staged: list[tuple[str, str]], steps: _Steps) -> None:
     except OSError:
         for new_folder, target, existed in reversed(done):
             if existed:
-                _exchange(new_folder, target)  # the staging side now holds the old content
+                _exchange(new_folder, target)  # the staging side now contains the old content
             else:
                 os.rename(target, new_folder)
         raise
