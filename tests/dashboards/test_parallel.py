@@ -25,10 +25,10 @@ def many_services(tmp_path_factory):
 
 
 def test_workers_give_same_bytes(many_services):
-    one = dashboard_files(many_services, jobs=1)
-    three = dashboard_files(many_services, jobs=3)
-    assert list(three) == list(one)
-    assert three == one
+    serial = dashboard_files(many_services, jobs=1)
+    parallel = dashboard_files(many_services, jobs=3)
+    assert list(parallel) == list(serial)
+    assert parallel == serial
     assert multiprocessing.active_children() == []
 
 
